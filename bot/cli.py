@@ -1,0 +1,171 @@
+"""The command line: a thin layer over the library (``python -m bot --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bot.problems import InvalidFiles
+
+
+def _settings(args):
+    from bot.config import load_settings
+
+    return load_settings(getattr(args, "config", None))
+
+
+def _understander(args, retrain: bool = False):
+    from bot.nlu.understand import Understander
+
+    return Understander(_settings(args), retrain=retrain)
+
+
+def _stdin_batches():
+    """Lines from stdin, batched by what has already arrived (never waits to fill a batch).
+
+    A tool that writes one line and waits for its answer gets it at once; a pipe of
+    100,000 lines is processed in large batches. Undecodable bytes become U+FFFD.
+    """
+    fd = sys.stdin.fileno()
+    buffer = b""
+    while True:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        buffer += chunk
+        if b"\n" not in buffer:
+            continue
+        *lines, buffer = buffer.split(b"\n")
+        yield [line.rstrip(b"\r").decode("utf-8", errors="replace") for line in lines]
+    if buffer:
+        yield [buffer.rstrip(b"\r").decode("utf-8", errors="replace")]
+
+
+def _text_of(line: str) -> str:
+    """A line is plain text, or a JSON object with a "text" key."""
+    stripped = line.strip()
+    if stripped.startswith("{"):
+        try:
+            item = json.loads(stripped)
+        except ValueError:
+            return line
+        if isinstance(item, dict):
+            text = item.get("text")
+            return text if isinstance(text, str) else ""
+    return line
+
+
+def cmd_classify(args) -> int:
+    understander = _understander(args)
+    out = sys.stdout.buffer
+    for batch in _stdin_batches():
+        texts = [_text_of(line) for line in batch]
+        for result in understander.understand_many(texts, batch_size=max(len(texts), 1)):
+            out.write(json.dumps(result.to_json(), ensure_ascii=False).encode("utf-8") + b"\n")
+        out.flush()
+    return 0
+
+
+def cmd_train(args) -> int:
+    understander = _understander(args, retrain=True)
+    info = understander.info
+    print(f"trained {info.intents} intents from {info.examples} examples in {info.seconds:.2f}s "
+          f"(model {info.fingerprint})")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from bot import evaluation
+
+    settings = _settings(args)
+    reports = []
+    if args.files or args.teleantifraud:
+        understander = _understander(args)
+    for name in args.files:
+        cases = evaluation.read_cases(Path(name))
+        reports.append(evaluation.evaluate(understander, cases, name))
+    if args.cv:
+        reports.append(evaluation.cross_validate(settings, args.cv))
+    if not reports and not args.teleantifraud:
+        print("nothing to evaluate: give FILE.jsonl, --cv K or --teleantifraud DIR", file=sys.stderr)
+        return 2
+    extra = None
+    if args.teleantifraud:
+        cases = evaluation.teleantifraud_cases(Path(args.teleantifraud), args.limit)
+        extra = evaluation.teleantifraud_summary(understander, cases)
+    if args.json:
+        print(json.dumps({"reports": [r.as_dict() for r in reports], "teleantifraud": extra}, ensure_ascii=False, indent=2))
+    else:
+        for report in reports:
+            print(evaluation.format_report(report, args.errors))
+            print()
+        if extra:
+            print("== TeleAntiFraud dialogues (caller's first turns)")
+            for key, value in extra.items():
+                print(f"{key:24s} {value}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from bot import bench
+
+    return bench.run(_settings(args), args)
+
+
+def cmd_export_rasa(args) -> int:
+    from bot.rasa_export import export_project
+
+    written = export_project(_settings(args), Path(args.out_dir))
+    for path in written:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="反诈助手 — anti-fraud outreach bot")
+    parser.add_argument("--config", help="config file (default: $BOT_CONFIG or ./config.yml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (to stderr)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("classify", help="classify stdin lines (text or JSON with \"text\"), one JSON object per line")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("train", help="retrain the classifier from nlu/ and content/ now")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="per-type scores, escalation recall, CV and public-data checks")
+    p.add_argument("files", nargs="*", help="JSONL files with text, label and optional escalate")
+    p.add_argument("--cv", type=int, metavar="K", help="also run K-fold cross-validation on nlu/")
+    p.add_argument("--teleantifraud", metavar="DIR", help="also measure on the TeleAntiFraud dialogues in DIR")
+    p.add_argument("--limit", type=int, default=None, help="sample at most this many TeleAntiFraud dialogues")
+    p.add_argument("--errors", action="store_true", help="list every misclassified case")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="training, load, latency, throughput and memory figures")
+    p.add_argument("--messages", type=int, default=5000, help="messages to classify (default 5000)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("export-rasa", help="write a Rasa 3.x project from nlu/, stories/ and content/")
+    p.add_argument("out_dir")
+    p.set_defaults(func=cmd_export_rasa)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except InvalidFiles as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,84 @@
+"""Settings from ``config.yml``, with secrets and overrides from the environment.
+
+Environment variables always win over the file:
+``BOT_CONFIG`` (which config file), ``BOT_DB_PATH`` (the SQLite database).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.problems import InvalidFiles, Problem
+from bot.yamlfile import load_yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Settings:
+    root: Path
+    centre_name: str = "县公安局反电诈中心"
+    hotlines: dict[str, str] = field(default_factory=lambda: {"police": "110", "antifraud": "96110", "local": ""})
+    nlu_dir: Path = Path("nlu")
+    stories_dir: Path = Path("stories")
+    content_dir: Path = Path("content")
+    cache_dir: Path = Path(".cache")
+    database: Path = Path("var/bot.db")
+    max_chars: int = 2000
+    classifier: dict = field(default_factory=dict)
+    intent_types: dict[str, str] = field(default_factory=dict)
+    question_intents: list[str] = field(default_factory=list)
+    min_type_confidence: float = 0.35
+    promote_type_confidence: float = 0.3
+    escalate_from: str = "high"
+    large_amount: float = 10000.0
+    raw: dict = field(default_factory=dict)
+
+    def with_content_root(self, root: Path) -> "Settings":
+        """A copy that reads nlu/, stories/ and content/ from another folder (tests, previews)."""
+        from dataclasses import replace
+
+        return replace(self, nlu_dir=root / "nlu", stories_dir=root / "stories", content_dir=root / "content")
+
+
+def _section(doc: dict, key: str) -> dict:
+    value = doc.get(key) or {}
+    return value if isinstance(value, dict) else {}
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read settings from ``path`` (default: ``$BOT_CONFIG`` or the project's config.yml)."""
+    path = Path(path or os.environ.get("BOT_CONFIG") or PROJECT_ROOT / "config.yml").resolve()
+    root = path.parent
+    doc = load_yaml(path, root) if path.exists() else {}
+    if not isinstance(doc, dict):
+        raise InvalidFiles([Problem(path.name, 1, "config must be a mapping of sections", "配置文件格式不对")])
+    centre, paths, nlu, risk = (_section(doc, k) for k in ("centre", "paths", "nlu", "risk"))
+    hotlines = {"police": "110", "antifraud": "96110", "local": ""}
+    hotlines.update({k: str(v or "") for k, v in (_section(centre, "hotlines")).items()})
+
+    def resolve(key: str, default: str) -> Path:
+        return (root / str(paths.get(key) or default)).resolve()
+
+    database = Path(os.environ["BOT_DB_PATH"]) if os.environ.get("BOT_DB_PATH") else resolve("database", "var/bot.db")
+    return Settings(
+        root=root,
+        centre_name=str(centre.get("name") or "县公安局反电诈中心"),
+        hotlines=hotlines,
+        nlu_dir=resolve("nlu", "nlu"),
+        stories_dir=resolve("stories", "stories"),
+        content_dir=resolve("content", "content"),
+        cache_dir=resolve("cache", ".cache"),
+        database=database,
+        max_chars=int(nlu.get("max_chars", 2000)),
+        classifier=dict(nlu.get("classifier") or {}),
+        intent_types={str(k): str(v) for k, v in (nlu.get("intent_types") or {}).items()},
+        question_intents=[str(i) for i in nlu.get("question_intents") or []],
+        min_type_confidence=float(nlu.get("min_type_confidence", 0.35)),
+        promote_type_confidence=float(nlu.get("promote_type_confidence", 0.3)),
+        escalate_from=str(risk.get("escalate_from", "high")),
+        large_amount=float(risk.get("large_amount", 10000)),
+        raw=doc,
+    )

@@ -1,0 +1,196 @@
+"""Measure the understanding: per-type scores, escalation recall, false alarms, k-fold CV.
+
+Used by ``python -m bot evaluate``. The held-out set in ``tests/data/heldout.jsonl``
+is written independently of ``nlu/`` and never trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
+
+
+@dataclass
+class Case:
+    text: str
+    label: str
+    escalate: bool | None = None
+    source: str = ""
+
+
+@dataclass
+class Report:
+    """Figures for one evaluation run."""
+
+    name: str
+    labels: list[str]
+    per_label: dict[str, dict[str, float]]
+    macro_f1: float
+    accuracy: float
+    confusion: dict[str, Counter]
+    escalation_recall: float | None
+    escalation_cases: int
+    false_escalation_rate: float | None
+    ordinary_cases: int
+    errors: list[tuple[Case, str, bool]] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name, "macro_f1": round(self.macro_f1, 4), "accuracy": round(self.accuracy, 4),
+            "escalation_recall": None if self.escalation_recall is None else round(self.escalation_recall, 4),
+            "escalation_cases": self.escalation_cases,
+            "false_escalation_rate": None if self.false_escalation_rate is None else round(self.false_escalation_rate, 4),
+            "ordinary_cases": self.ordinary_cases,
+            "per_label": self.per_label,
+        }
+
+
+def read_cases(path: Path) -> list[Case]:
+    """Lines of ``{"text", "label", "escalate"?}``; a bad line raises with its number."""
+    cases = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                cases.append(Case(str(item["text"]), str(item["label"]), item.get("escalate"), f"{path.name}:{number}"))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a JSON object with text and label ({exc})") from None
+    return cases
+
+
+def score(name: str, cases: list[Case], predicted: list[str], escalated: list[bool]) -> Report:
+    """Compare predictions with the labels of ``cases``."""
+    gold = [c.label for c in cases]
+    labels = sorted(set(gold))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        gold, predicted, labels=labels, zero_division=0)
+    per_label = {label: {"precision": round(float(p), 4), "recall": round(float(r), 4), "f1": round(float(f), 4),
+                         "support": int(s)} for label, p, r, f, s in zip(labels, precision, recall, f1, support)}
+    confusion: dict[str, Counter] = defaultdict(Counter)
+    for g, p in zip(gold, predicted):
+        confusion[g][p] += 1
+    must = [e for c, e in zip(cases, escalated) if c.escalate]
+    ordinary = [e for c, e in zip(cases, escalated) if c.label == NOT_SCAM]
+    errors = [(c, p, e) for c, p, e in zip(cases, predicted, escalated)
+              if p != c.label or (c.escalate is not None and bool(c.escalate) != e)]
+    return Report(
+        name=name, labels=labels, per_label=per_label,
+        macro_f1=float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)),
+        accuracy=sum(g == p for g, p in zip(gold, predicted)) / max(len(gold), 1),
+        confusion=dict(confusion),
+        escalation_recall=(sum(must) / len(must)) if must else None, escalation_cases=len(must),
+        false_escalation_rate=(sum(ordinary) / len(ordinary)) if ordinary else None, ordinary_cases=len(ordinary),
+        errors=errors,
+    )
+
+
+def evaluate(understander, cases: list[Case], name: str) -> Report:
+    results = list(understander.understand_many([c.text for c in cases]))
+    return score(name, cases, [r.scam_type for r in results], [r.escalate for r in results])
+
+
+def cross_validate(settings, folds: int = 5, seed: int = 0) -> Report:
+    """k-fold cross-validation on nlu/: train on k-1 folds, predict the rest."""
+    from bot.nlu.model import build_language, train_classifier
+    from bot.nlu.trainingdata import load_nlu
+    from bot.content import load_content
+
+    nlu_data = load_nlu(settings.nlu_dir, settings.root)
+    content = load_content(settings.content_dir, settings.root)
+    nlp = build_language(settings, nlu_data, content)
+    examples = list(nlu_data.examples)
+    random.Random(seed).shuffle(examples)
+    # Stratify: deal each intent's examples round-robin over the folds.
+    buckets: list[list] = [[] for _ in range(folds)]
+    by_intent: dict[str, list] = defaultdict(list)
+    for example in examples:
+        by_intent[example.intent].append(example)
+    for group in by_intent.values():
+        for index, example in enumerate(group):
+            buckets[index % folds].append(example)
+    risk = nlp.get_pipe("scam_risk")
+    cases, predicted, escalated = [], [], []
+    for k in range(folds):
+        train = [e for i, b in enumerate(buckets) if i != k for e in b]
+        nlp.get_pipe("intent_classifier").classifier = train_classifier(nlp, train, settings)
+        from bot.nlu.normalize import normalise
+
+        for example, doc in zip(buckets[k], nlp.pipe(normalise(e.text, settings.max_chars).text for e in buckets[k])):
+            cases.append(Case(example.text, risk.type_of(example.intent), None, f"{example.file}:{example.line}"))
+            predicted.append(doc._.verdict.scam_type)
+            escalated.append(doc._.verdict.assessment.escalate)
+    return score(f"{folds}-fold cross-validation on nlu/", cases, predicted, escalated)
+
+
+def teleantifraud_cases(directory: Path, limit: int | None = None, seed: int = 0) -> list[Case]:
+    """The public TeleAntiFraud dialogues as cases: the caller's words, as a resident would forward them.
+
+    Their fraud types map onto ours only in part (客服诈骗 → fake_customer_service,
+    投资诈骗 → fake_investment, 绑架诈骗 → impersonate_acquaintance); the others are
+    labelled ``scam`` and count as right when any scam type (or unknown) is given.
+    """
+    mapping = {"客服诈骗": "fake_customer_service", "投资诈骗": "fake_investment", "绑架诈骗": "impersonate_acquaintance"}
+    cases = []
+    for path in sorted(directory.glob("*.jsonl")):
+        normal = path.name.startswith("normal")
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                item = json.loads(line)
+                text = "".join(item.get("left", [])[:3])[:300]
+                label = NOT_SCAM if normal else mapping.get(item.get("fraud_type", ""), "scam")
+                cases.append(Case(text, label, None if not normal else False, f"{path.name}:{number}"))
+    if limit and len(cases) > limit:
+        cases = random.Random(seed).sample(cases, limit)
+    return cases
+
+
+def teleantifraud_summary(understander, cases: list[Case]) -> dict:
+    """Detection and false-alarm figures on the TeleAntiFraud dialogues."""
+    results = list(understander.understand_many([c.text for c in cases]))
+    fraud = [(c, r) for c, r in zip(cases, results) if c.label != NOT_SCAM]
+    normal = [(c, r) for c, r in zip(cases, results) if c.label == NOT_SCAM]
+    mapped = [(c, r) for c, r in fraud if c.label != "scam"]
+    return {
+        "fraud_dialogues": len(fraud),
+        "detected_as_scam": round(sum(r.scam_type != NOT_SCAM for _, r in fraud) / max(len(fraud), 1), 4),
+        "mapped_type_accuracy": round(sum(r.scam_type == c.label for c, r in mapped) / max(len(mapped), 1), 4),
+        "mapped_dialogues": len(mapped),
+        "normal_dialogues": len(normal),
+        "normal_flagged_as_scam": round(sum(r.scam_type != NOT_SCAM for _, r in normal) / max(len(normal), 1), 4),
+        "normal_escalated": round(sum(r.escalate for _, r in normal) / max(len(normal), 1), 4),
+        "fraud_escalated": round(sum(r.escalate for _, r in fraud) / max(len(fraud), 1), 4),
+    }
+
+
+def format_report(report: Report, show_errors: bool = False) -> str:
+    """A plain-text report for the terminal."""
+    width = max(len(l) for l in report.labels) + 2
+    lines = [f"== {report.name}", f"{'label':<{width}}{'prec':>7}{'recall':>8}{'f1':>7}{'n':>6}"]
+    for label in report.labels:
+        m = report.per_label[label]
+        lines.append(f"{label:<{width}}{m['precision']:>7.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}{m['support']:>6}")
+    lines.append(f"macro-F1 {report.macro_f1:.4f}   accuracy {report.accuracy:.4f}   cases {sum(m['support'] for m in report.per_label.values())}")
+    if report.escalation_recall is not None:
+        lines.append(f"escalation recall {report.escalation_recall:.4f} ({report.escalation_cases} cases that must escalate)")
+    if report.false_escalation_rate is not None:
+        lines.append(f"false escalation on not_scam {report.false_escalation_rate:.4f} ({report.ordinary_cases} ordinary messages)")
+    predicted_labels = sorted({p for row in report.confusion.values() for p in row} | set(report.labels))
+    lines.append("confusion (rows: true label, columns: predicted)")
+    lines.append(" " * width + "".join(f"{p[:6]:>7}" for p in predicted_labels))
+    for label in report.labels:
+        row = report.confusion.get(label, Counter())
+        lines.append(f"{label:<{width}}" + "".join(f"{row.get(p, 0) or '.':>7}" for p in predicted_labels))
+    if show_errors:
+        lines.append("errors (label → predicted, escalate expected/given):")
+        for case, predicted, escalated in report.errors:
+            lines.append(f"  {case.source}  {case.label} → {predicted}  esc {case.escalate}/{escalated}  {case.text[:80]}")
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""Risk cues: the words in a message that show money, codes or control slipping away.
+
+The rules live in ``content/risk_cues.yml`` so that outreach staff can add a new
+pattern the day scammers change their script. A cue fires on a pattern match
+unless it is negated ("还没转") or sits in a hypothetical clause ("如果有人让我…").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.problems import InvalidFiles, Problem, display_path
+from bot.yamlfile import load_yaml
+
+LEVELS = ("none", "low", "medium", "high", "urgent")
+CLAUSE_BREAK = re.compile(r"[,.!?;，。！？；\n]")
+NEGATION_WINDOW = 4  # characters before a match that may hold 没/不/未
+
+
+@dataclass(frozen=True)
+class CueRule:
+    id: str
+    label: str
+    level: int
+    alone: int
+    marker: bool = False
+    amplify: bool = False
+    protect: bool = False
+    negatable: bool = False
+    not_after: tuple[str, ...] = ()  # the match does not count right after these words
+    patterns: tuple[re.Pattern, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A cue that fired, with the words that triggered it (offsets into normalised text)."""
+
+    id: str
+    label: str
+    evidence: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Combo:
+    when: tuple[str, ...]
+    level: int
+
+
+class CueRules:
+    """The parsed ``risk_cues.yml``: cue rules, negators, hypothetical markers and combos."""
+
+    def __init__(self, rules: list[CueRule], negators: list[str], hypothetical: list[str],
+                 combos: list[Combo], amount_cue: CueRule):
+        self.rules = rules
+        self.by_id = {r.id: r for r in rules} | {amount_cue.id: amount_cue}
+        self.negators = tuple(sorted(negators, key=len, reverse=True))
+        self.hypothetical = tuple(hypothetical)
+        self.combos = combos
+        self.amount_cue = amount_cue
+
+    def find(self, text: str) -> list[Cue]:
+        """Every cue that fires in ``text``, at most once per cue id, in rule order."""
+        fired: list[Cue] = []
+        clauses = self._clauses(text)
+        for rule in self.rules:
+            for pattern in rule.patterns:
+                hit = next((m for m in pattern.finditer(text) if self._counts(rule, text, m, clauses)), None)
+                if hit:
+                    fired.append(Cue(rule.id, rule.label, hit.group(0), hit.start(), hit.end()))
+                    break
+        return fired
+
+    @staticmethod
+    def _clauses(text: str) -> list[tuple[int, int]]:
+        bounds, start = [], 0
+        for m in CLAUSE_BREAK.finditer(text):
+            bounds.append((start, m.start()))
+            start = m.end()
+        bounds.append((start, len(text)))
+        return bounds
+
+    def _counts(self, rule: CueRule, text: str, match: re.Match, clauses) -> bool:
+        clause_start, clause_end = next(((s, e) for s, e in clauses if s <= match.start() <= e), (0, len(text)))
+        clause = text[clause_start:clause_end]
+        if not rule.protect and any(word in clause for word in self.hypothetical):
+            return False
+        if rule.not_after and text[max(clause_start, match.start() - 6):match.start()].endswith(rule.not_after):
+            return False
+        if rule.negatable:
+            before = text[max(clause_start, match.start() - NEGATION_WINDOW):match.start()]
+            inside = match.group(0)[:2]
+            if any(before.endswith(n) or n in before[-3:] for n in self.negators) or inside.startswith(("没", "未")):
+                return False
+        return True
+
+
+def _level(value, name: str, line: int, problems: list[Problem], default: str) -> int:
+    value = default if value is None else str(value)
+    if value not in LEVELS:
+        problems.append(Problem(name, line, f"level '{value}' must be one of {', '.join(LEVELS)}",
+                                f"等级 '{value}' 只能是 {'、'.join(LEVELS)} 之一"))
+        return 0
+    return LEVELS.index(value)
+
+
+def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
+    """Parse ``risk_cues.yml``; raise ``InvalidFiles`` with file:line on any problem."""
+    name = display_path(path, root)
+    doc = load_yaml(path, root)
+    problems: list[Problem] = []
+    if not isinstance(doc, dict) or not isinstance(doc.get("cues"), list):
+        raise InvalidFiles([Problem(name, 1, "expected a 'cues:' list", "文件应包含 cues 列表")])
+    rules: list[CueRule] = []
+    for item in doc["cues"]:
+        if not isinstance(item, dict) or not item.get("id") or not item.get("label"):
+            problems.append(Problem(name, getattr(item, "line", 1), "each cue needs 'id' and 'label'",
+                                    "每个信号都需要 id 和 label"))
+            continue
+        level = _level(item.get("level"), name, item.line_of("level"), problems, "low")
+        alone = _level(item.get("alone"), name, item.line_of("alone"), problems, LEVELS[level])
+        patterns = []
+        raw_patterns = item.get("patterns") or []
+        for index, raw in enumerate(raw_patterns):
+            line = raw_patterns.lines[index] if hasattr(raw_patterns, "lines") else item.line
+            try:
+                patterns.append(re.compile(str(raw)))
+            except re.error as exc:
+                problems.append(Problem(name, line, f"bad pattern: {exc} — check brackets and | signs",
+                                        f"模式写错了：{exc} — 请检查括号和竖线"))
+        if not patterns:
+            problems.append(Problem(name, item.line, f"cue '{item['id']}' has no patterns", f"信号 '{item['id']}' 没有模式"))
+        rules.append(CueRule(
+            id=str(item["id"]), label=str(item["label"]), level=level, alone=alone,
+            marker=bool(item.get("marker")), amplify=bool(item.get("amplify")),
+            protect=bool(item.get("protect")), negatable=bool(item.get("negatable")),
+            not_after=tuple(str(w) for w in item.get("not_after") or []), patterns=tuple(patterns)))
+    known = {r.id for r in rules}
+    amount = doc.get("amount_cue") or {}
+    amount_cue = CueRule(id=str(amount.get("id", "large_amount")), label=str(amount.get("label", "涉及大额资金")),
+                         level=0, alone=0, amplify=bool(amount.get("amplify", True)))
+    known.add(amount_cue.id)
+    combos = []
+    for item in doc.get("combos") or []:
+        when = tuple(str(w) for w in item.get("when") or [])
+        for cue_id in when:
+            if cue_id not in known:
+                problems.append(Problem(name, item.line, f"combo names unknown cue '{cue_id}'",
+                                        f"组合里的信号 '{cue_id}' 不存在"))
+        combos.append(Combo(when, _level(item.get("level"), name, item.line_of("level"), problems, "high")))
+    if problems:
+        raise InvalidFiles(problems)
+    return CueRules(rules, [str(n) for n in doc.get("negators") or []],
+                    [str(h) for h in doc.get("hypothetical") or []], combos, amount_cue)

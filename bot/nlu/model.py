@@ -1,0 +1,147 @@
+"""Build the spaCy pipeline and train (or load from cache) its intent classifier.
+
+Training reads ``nlu/`` and ``content/`` and takes a few seconds; the trained
+classifier is cached under ``.cache/`` keyed by a fingerprint of every input
+file and setting, so a changed example retrains and an unchanged tree loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+import sklearn
+import spacy
+from spacy.language import Language
+
+import bot
+from bot.config import Settings
+from bot.content import Content, load_content
+from bot.nlu import pipeline  # noqa: F401  (registers the pipeline components)
+from bot.nlu.classifier import ClassifierSettings, IntentClassifier
+from bot.nlu.normalize import normalise
+from bot.nlu.trainingdata import NluData, load_nlu
+
+log = logging.getLogger(__name__)
+jieba.setLogLevel(logging.WARNING)
+
+
+@dataclass
+class ModelInfo:
+    fingerprint: str
+    trained: bool  # False when loaded from the cache
+    seconds: float
+    examples: int
+    intents: int
+
+
+def configure_segmenter(cache_dir: Path, words: list[str]) -> None:
+    """Point jieba's dictionary cache at ``cache_dir`` and add the scam vocabulary."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    if not jieba.dt.initialized:
+        jieba.dt.tmp_dir = str(cache_dir)
+        jieba.initialize()
+    for word in words:
+        if word and len(word) > 1 and " " not in word:
+            jieba.add_word(word)
+
+
+def user_words(nlu_data: NluData, content: Content) -> list[str]:
+    """Words the segmenter must keep whole: content keywords and lookup tables."""
+    words = set(content.keywords)
+    for values in nlu_data.lookups.values():
+        words.update(values)
+    return sorted(words)
+
+
+def classifier_settings(settings: Settings) -> ClassifierSettings:
+    raw = settings.classifier
+    return ClassifierSettings(
+        char_ngrams=tuple(raw.get("char_ngrams", (1, 3))),
+        alpha=float(raw.get("alpha", 1e-4)),
+        epochs=int(raw.get("epochs", 50)),
+    )
+
+
+def build_language(settings: Settings, nlu_data: NluData, content: Content) -> Language:
+    """The blank Chinese pipeline with our components; the classifier is set later."""
+    configure_segmenter(settings.cache_dir, user_words(nlu_data, content))
+    nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
+    nlp.add_pipe("fraud_entities", config={"lookups": nlu_data.lookups})
+    nlp.add_pipe("intent_classifier")
+    nlp.add_pipe("risk_cues", config={"rules_path": str(settings.content_dir / "risk_cues.yml")})
+    nlp.add_pipe("scam_risk", config={
+        "scam_types": sorted(content.scams),
+        "intent_types": settings.intent_types,
+        "question_intents": settings.question_intents,
+        "min_type_confidence": settings.min_type_confidence,
+        "promote_type_confidence": settings.promote_type_confidence,
+        "large_amount": settings.large_amount,
+        "escalate_from": settings.escalate_from,
+    })
+    return nlp
+
+
+def fingerprint(settings: Settings, nlu_data: NluData, content: Content) -> str:
+    """A hash of everything the trained classifier depends on."""
+    digest = hashlib.sha256()
+    for path in sorted(nlu_data.files) + sorted(content.files):
+        digest.update(str(path.name).encode())
+        digest.update(path.read_bytes())
+    digest.update(repr(classifier_settings(settings)).encode())
+    digest.update(f"{bot.__version__}|{sklearn.__version__}|{jieba.__version__}".encode())
+    return digest.hexdigest()[:20]
+
+
+def tokenize(nlp: Language, texts: list[str], max_chars: int) -> tuple[list[str], list[list[str]]]:
+    """Normalised texts and their tokens, as the classifier sees them."""
+    normalised = [normalise(t, max_chars).text for t in texts]
+    return normalised, [[t.text for t in nlp.make_doc(n)] for n in normalised]
+
+
+def train_classifier(nlp: Language, examples, settings: Settings) -> IntentClassifier:
+    texts, tokens = tokenize(nlp, [e.text for e in examples], settings.max_chars)
+    return IntentClassifier.train(texts, tokens, [e.intent for e in examples], classifier_settings(settings))
+
+
+def _write_atomically(path: Path, payload: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(payload)
+    os.replace(tmp, path)
+
+
+def load_or_train(settings: Settings, retrain: bool = False) -> tuple[Language, NluData, Content, ModelInfo]:
+    """Read nlu/ and content/, build the pipeline, load or train its classifier."""
+    started = time.perf_counter()
+    nlu_data = load_nlu(settings.nlu_dir, settings.root)
+    content = load_content(settings.content_dir, settings.root)
+    nlp = build_language(settings, nlu_data, content)
+    key = fingerprint(settings, nlu_data, content)
+    cached = settings.cache_dir / f"intent-model-{key}.pkl"
+    classifier, trained = None, False
+    if cached.exists() and not retrain:
+        try:
+            with cached.open("rb") as handle:
+                classifier = pickle.load(handle)
+        except Exception as exc:  # a truncated or foreign cache file: retrain
+            log.warning("ignoring unreadable model cache %s: %s", cached, exc)
+    if classifier is None:
+        classifier = train_classifier(nlp, nlu_data.examples, settings)
+        trained = True
+        try:
+            _write_atomically(cached, pickle.dumps(classifier, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError as exc:
+            log.warning("could not cache the model in %s: %s", cached.parent, exc)
+    nlp.get_pipe("intent_classifier").classifier = classifier
+    info = ModelInfo(key, trained, time.perf_counter() - started, len(nlu_data.examples), len(classifier.labels))
+    log.info("model %s %s in %.2fs", key, "trained" if trained else "loaded", info.seconds)
+    return nlp, nlu_data, content, info

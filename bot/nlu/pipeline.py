@@ -1,0 +1,162 @@
+"""The understanding pipeline as spaCy components, one job each.
+
+``spacy.blank("zh")`` with the jieba segmenter tokenises; then
+
+1. ``fraud_entities``    amounts, phones, cards, links, accounts, apps, bodies → ``doc._.entities``
+2. ``intent_classifier`` probability of every intent                        → ``doc.cats``
+3. ``risk_cues``         risk cues from ``content/risk_cues.yml``           → ``doc._.cues``
+4. ``scam_risk``         scam type, confidence, risk level, escalation      → ``doc._.verdict``
+
+Components are configured from data (lookup tables, cue rules, thresholds) so
+``nlp.pipe_names`` shows the whole flow of a message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import minibatch
+
+from bot.nlu.classifier import IntentClassifier
+from bot.nlu.cues import Cue, load_cue_rules
+from bot.nlu.entities import EntityExtractor
+from bot.nlu.risk import Assessment, assess
+
+for _name in ("entities", "scores", "cues", "verdict"):
+    if not Doc.has_extension(_name):
+        Doc.set_extension(_name, default=None)
+
+NOT_SCAM, UNKNOWN = "not_scam", "unknown"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the pipeline concludes about one message."""
+
+    intent: str
+    intent_confidence: float
+    scam_type: str
+    confidence: float
+    topic: str | None  # the scam type the message is closest to, even for questions about scams
+    assessment: Assessment
+
+
+def _token_spans(doc: Doc) -> list[tuple[int, int]]:
+    return [(t.idx, t.idx + len(t.text)) for t in doc]
+
+
+class EntitiesComponent:
+    def __init__(self, lookups: dict[str, list[str]]):
+        self.extractor = EntityExtractor(lookups)
+
+    def __call__(self, doc: Doc) -> Doc:
+        doc._.entities = self.extractor.extract(doc.text, _token_spans(doc))
+        return doc
+
+
+class IntentComponent:
+    """Wraps the trained ``IntentClassifier``; set ``.classifier`` before use."""
+
+    def __init__(self):
+        self.classifier: IntentClassifier | None = None
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs, batch_size: int = 256):
+        for batch in minibatch(docs, size=batch_size):
+            scores = self.classifier.scores([d.text for d in batch], [[t.text for t in d] for d in batch])
+            probabilities = self.classifier.to_probabilities(scores)
+            for doc, row, raw in zip(batch, probabilities, scores):
+                doc.cats = dict(zip(self.classifier.labels, row.tolist()))
+                doc._.scores = dict(zip(self.classifier.labels, raw.tolist()))
+                yield doc
+
+
+class CuesComponent:
+    def __init__(self, rules_path: str):
+        self.rules = load_cue_rules(Path(rules_path))
+
+    def __call__(self, doc: Doc) -> Doc:
+        doc._.cues = self.rules.find(doc.text)
+        return doc
+
+
+class ScamRiskComponent:
+    """Decides the scam type (or not_scam/unknown) and the risk of the message."""
+
+    def __init__(self, nlp: Language, scam_types: list[str], intent_types: dict[str, str],
+                 question_intents: list[str], min_type_confidence: float, promote_type_confidence: float,
+                 large_amount: float, escalate_from: str):
+        self.scam_types = set(scam_types)
+        self.question_intents = set(question_intents)
+        self.intent_types = intent_types
+        self.min_type_confidence = min_type_confidence
+        self.promote_type_confidence = promote_type_confidence
+        self.large_amount = large_amount
+        self.escalate_from = escalate_from
+        self.rules = nlp.get_pipe("risk_cues").rules
+
+    def type_of(self, intent: str) -> str:
+        if intent in self.scam_types:
+            return intent
+        return self.intent_types.get(intent, NOT_SCAM)
+
+    def __call__(self, doc: Doc) -> Doc:
+        cats = doc.cats or {NOT_SCAM: 1.0}
+        intent = max(cats, key=cats.get)
+        mass: dict[str, float] = {}
+        for label, p in cats.items():
+            kind = self.type_of(label)
+            mass[kind] = mass.get(kind, 0.0) + p
+        scam_type = max(mass, key=mass.get)
+        confidence = mass[scam_type]
+        scam_probs = {t: cats.get(t, 0.0) for t in self.scam_types}
+        top_scam = max(scam_probs, key=scam_probs.get) if scam_probs else None
+        if scam_type in self.scam_types and confidence < self.min_type_confidence:
+            scam_type, confidence = UNKNOWN, mass.get(UNKNOWN, 0.0) + confidence
+        elif scam_type == UNKNOWN and top_scam and scam_probs[top_scam] >= self.promote_type_confidence:
+            scam_type, confidence = top_scam, scam_probs[top_scam]
+        cues: list[Cue] = list(doc._.cues or [])
+        big = [e for e in doc._.entities or [] if e.type == "amount" and (e.value or 0) >= self.large_amount]
+        if big:
+            amount = self.rules.amount_cue
+            cues.append(Cue(amount.id, amount.label, big[0].text, big[0].start, big[0].end))
+        scam_like = scam_type != NOT_SCAM
+        asking = intent in self.question_intents and cats[intent] >= 0.5
+        assessment = assess(cues, self.rules, scam_like, self.escalate_from, asking)
+        if scam_type == NOT_SCAM and assessment.escalate:
+            scam_type, confidence = UNKNOWN, mass.get(UNKNOWN, 0.0)  # sounds dangerous, type unclear
+        raw = doc._.scores or {}
+        topic = max(self.scam_types, key=lambda t: raw.get(t, -9.0)) if raw and self.scam_types else None
+        doc._.verdict = Verdict(intent, cats[intent], scam_type, round(min(max(confidence, 0.0), 1.0), 4),
+                                topic, assessment)
+        return doc
+
+
+@Language.factory("fraud_entities", default_config={"lookups": {}})
+def make_entities(nlp: Language, name: str, lookups: dict):
+    return EntitiesComponent(lookups)
+
+
+@Language.factory("intent_classifier")
+def make_intent_classifier(nlp: Language, name: str):
+    return IntentComponent()
+
+
+@Language.factory("risk_cues", default_config={"rules_path": ""})
+def make_cues(nlp: Language, name: str, rules_path: str):
+    return CuesComponent(rules_path)
+
+
+@Language.factory("scam_risk", default_config={
+    "scam_types": [], "intent_types": {}, "question_intents": [], "min_type_confidence": 0.35,
+    "promote_type_confidence": 0.3, "large_amount": 10000.0, "escalate_from": "high"})
+def make_scam_risk(nlp: Language, name: str, scam_types: list, intent_types: dict, question_intents: list,
+                   min_type_confidence: float, promote_type_confidence: float,
+                   large_amount: float, escalate_from: str):
+    return ScamRiskComponent(nlp, scam_types, intent_types, question_intents, min_type_confidence,
+                             promote_type_confidence, large_amount, escalate_from)

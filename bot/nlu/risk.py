@@ -1,0 +1,49 @@
+"""Turn the cues of a message (and whether it sounds like a scam) into a risk level.
+
+Escalation never depends on the scam type alone: a resident in the middle of a
+transfer to a stranger is urgent even when the type is ``unknown``; a resident
+who only received a suspicious SMS is not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.nlu.cues import LEVELS, Cue, CueRules
+
+# Cues that mean money, a code or a card is actually leaving: a "挂了" cannot undo them.
+ACTIVE = {"money_moving", "money_gone", "money_gone_just_now", "code_given", "card_handover"}
+
+
+@dataclass(frozen=True)
+class Assessment:
+    risk: str
+    escalate: bool
+    cues: tuple[Cue, ...]  # the cues that count, most serious first
+
+
+def assess(cues: list[Cue], rules: CueRules, scam_like: bool, escalate_from: str = "high",
+           asking: bool = False) -> Assessment:
+    """Risk of a message from its cues.
+
+    ``scam_like`` says the classifier sees a scam; ``asking`` that the message is a
+    general question ("公安局会让人转安全账户吗"), which alone never escalates.
+    """
+    fired = {c.id for c in cues}
+    context = scam_like or any(rules.by_id[c].marker for c in fired)
+    levels: dict[str, int] = {}
+    for cue in cues:
+        rule = rules.by_id[cue.id]
+        levels[cue.id] = rule.level if context else rule.alone
+    risk = 1 if scam_like else 0
+    risk = max([risk, *levels.values()])
+    for combo in rules.combos:
+        if context and all(c in fired for c in combo.when):
+            risk = max(risk, combo.level)
+    if context and risk >= 3 and any(rules.by_id[c].amplify for c in fired):
+        risk = min(risk + 1, len(LEVELS) - 1)  # high → urgent for large sums, the elderly, a live call
+    stopped = asking or any(rules.by_id[c].protect for c in fired)
+    if stopped and not fired & ACTIVE:
+        risk = min(risk, 2)
+    ordered = tuple(sorted(cues, key=lambda c: -levels.get(c.id, 0)))
+    return Assessment(LEVELS[risk], risk >= LEVELS.index(escalate_from), ordered)

@@ -1,0 +1,100 @@
+"""One call from raw text to what the bot needs to know: type, risk, cues, entities."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from spacy.tokens import Doc
+
+from bot.config import Settings
+from bot.nlu.cues import Cue
+from bot.nlu.entities import Entity
+from bot.nlu.model import ModelInfo, load_or_train
+from bot.nlu.normalize import Normalised, normalise
+from bot.nlu.pipeline import NOT_SCAM
+
+CLASSIFY_ENTITY_TYPES = {"amount", "phone", "bank_card", "url", "account", "app", "organization"}
+
+
+@dataclass
+class Understanding:
+    """The understanding of one message. Entity offsets point into ``text`` (the original)."""
+
+    text: str
+    normalised: str
+    intent: str = NOT_SCAM
+    intent_confidence: float = 1.0
+    scam_type: str = NOT_SCAM
+    confidence: float = 1.0
+    risk: str = "none"
+    escalate: bool = False
+    cues: list[Cue] = field(default_factory=list)
+    entities: list[Entity] = field(default_factory=list)
+    ranking: list[tuple[str, float]] = field(default_factory=list)
+    topic: str | None = None  # closest scam type, also for questions ("杀猪盘是什么意思")
+
+    def amount(self) -> float | None:
+        """The largest amount of money mentioned, in yuan."""
+        values = [e.value for e in self.entities if e.type == "amount" and isinstance(e.value, float)]
+        return max(values) if values else None
+
+    def to_json(self) -> dict:
+        """The ``classify`` contract: one JSON object per message."""
+        return {
+            "scam_type": self.scam_type,
+            "confidence": round(self.confidence, 4),
+            "risk": self.risk,
+            "escalate": self.escalate,
+            "cues": [c.label for c in self.cues],
+            "entities": [e.as_json() for e in self.entities if e.type in CLASSIFY_ENTITY_TYPES],
+        }
+
+
+class Understander:
+    """Loads (or trains) the pipeline once, then understands messages one by one or in batches."""
+
+    def __init__(self, settings: Settings, retrain: bool = False):
+        self.settings = settings
+        self.nlp, self.nlu_data, self.content, self.info = load_or_train(settings, retrain)
+        self.info: ModelInfo
+
+    def understand(self, text: str) -> Understanding:
+        return next(self.understand_many([text]))
+
+    def understand_many(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Understanding]:
+        """Understandings in input order; empty, binary or huge input never raises."""
+        normalised = (normalise(t if isinstance(t, str) else "", self.settings.max_chars) for t in texts)
+        pending: list[Normalised] = []
+        for norm in normalised:
+            pending.append(norm)
+            if len(pending) >= batch_size:
+                yield from self._run(pending)
+                pending = []
+        if pending:
+            yield from self._run(pending)
+
+    def _run(self, batch: list[Normalised]) -> Iterator[Understanding]:
+        useful = [n for n in batch if n.text.strip() and not n.garbage]
+        docs = iter(self.nlp.pipe(n.text for n in useful)) if useful else iter(())
+        for norm in batch:
+            if norm.text.strip() and not norm.garbage:
+                yield self._from_doc(norm, next(docs))
+            else:
+                yield Understanding(text=norm.original, normalised=norm.text)
+
+    @staticmethod
+    def _from_doc(norm: Normalised, doc: Doc) -> Understanding:
+        verdict = doc._.verdict
+        entities = []
+        for e in doc._.entities or []:
+            start, end = norm.span(e.start, e.end)
+            entities.append(Entity(e.type, norm.original[start:end], start, end, e.value))
+        ranking = sorted(doc.cats.items(), key=lambda kv: -kv[1])[:5]
+        return Understanding(
+            text=norm.original, normalised=norm.text,
+            intent=verdict.intent, intent_confidence=verdict.intent_confidence,
+            scam_type=verdict.scam_type, confidence=verdict.confidence,
+            risk=verdict.assessment.risk, escalate=verdict.assessment.escalate,
+            cues=list(verdict.assessment.cues), entities=entities, ranking=ranking, topic=verdict.topic,
+        )

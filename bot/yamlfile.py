@@ -1,0 +1,77 @@
+"""Read YAML files that staff edit, keeping line numbers for error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from bot.problems import InvalidFiles, Problem, display_path
+
+
+class LineLoader(yaml.SafeLoader):
+    """A safe loader that records the 1-based line of every mapping and sequence item."""
+
+
+def _construct_mapping(loader: LineLoader, node: yaml.MappingNode) -> dict:
+    mapping = LineDict(loader.construct_mapping(node, deep=True))
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {
+        loader.construct_object(k, deep=True): v.start_mark.line + 1 for k, v in node.value
+    }
+    # Literal blocks ("|") start on the line after their indicator.
+    mapping.block_start = {
+        loader.construct_object(k, deep=True): v.start_mark.line + (2 if v.style in "|>" else 1)
+        for k, v in node.value
+        if isinstance(v, yaml.ScalarNode) and v.style
+    }
+    return mapping
+
+
+def _construct_sequence(loader: LineLoader, node: yaml.SequenceNode) -> list:
+    items = LineList(loader.construct_sequence(node, deep=True))
+    items.lines = [child.start_mark.line + 1 for child in node.value]
+    items.line = node.start_mark.line + 1
+    return items
+
+
+class LineDict(dict):
+    line: int = 0
+    key_lines: dict
+    block_start: dict
+
+    def line_of(self, key) -> int:
+        return getattr(self, "key_lines", {}).get(key, self.line)
+
+
+class LineList(list):
+    line: int = 0
+    lines: list[int]
+
+
+LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml(path: Path, root: Path | None = None):
+    """Parse ``path``; a syntax error becomes ``InvalidFiles`` with the file and line."""
+    name = display_path(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidFiles(
+            [Problem(name, 1, f"file is not UTF-8 ({exc.reason}) — save it as UTF-8",
+                     "文件不是 UTF-8 编码 — 请用 UTF-8 保存")]
+        ) from None
+    try:
+        return yaml.load(text, Loader=LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        what = exc.problem or str(exc)
+        raise InvalidFiles(
+            [Problem(name, line, f"YAML syntax error: {what} — check indentation, colons and quotes",
+                     f"YAML 格式错误：{what} — 请检查缩进、冒号和引号")]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise InvalidFiles([Problem(name, 1, f"YAML error: {exc}", "YAML 错误")]) from None
