@@ -83,11 +83,14 @@ def cmd_evaluate(args) -> int:
 
     settings = _settings(args)
     reports = []
-    if args.files or args.teleantifraud:
+    if (args.files and not args.predictions) or args.teleantifraud:
         understander = _understander(args)
     for name in args.files:
         cases = evaluation.read_cases(Path(name))
-        reports.append(evaluation.evaluate(understander, cases, name))
+        if args.predictions:
+            reports.append(evaluation.score_predictions(settings, cases, Path(args.predictions)))
+        else:
+            reports.append(evaluation.evaluate(understander, cases, name))
     if args.cv:
         reports.append(evaluation.cross_validate(settings, args.cv))
     if not reports and not args.teleantifraud:
@@ -142,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cv", type=int, metavar="K", help="also run K-fold cross-validation on nlu/")
     p.add_argument("--teleantifraud", metavar="DIR", help="also measure on the TeleAntiFraud dialogues in DIR")
     p.add_argument("--limit", type=int, default=None, help="sample at most this many TeleAntiFraud dialogues")
+    p.add_argument("--predictions", metavar="FILE",
+                   help="score another system's predictions for FILE.jsonl instead (e.g. tools/rasa_predict.py)")
     p.add_argument("--errors", action="store_true", help="list every misclassified case")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_evaluate)

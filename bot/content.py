@@ -38,12 +38,13 @@ class ScamType:
 @dataclass
 class Content:
     scams: dict[str, ScamType] = field(default_factory=dict)
+    vocabulary: list[str] = field(default_factory=list)  # content/vocabulary.yml
     files: list[Path] = field(default_factory=list)
 
     @property
     def keywords(self) -> list[str]:
-        """Words the segmenter must keep whole (安全账户, 屏幕共享 …)."""
-        words = []
+        """Words the segmenter must keep whole (安全账户, 屏幕共享 …): vocabulary and scam keywords."""
+        words = list(self.vocabulary)
         for scam in self.scams.values():
             words.extend(scam.keywords)
         return sorted(set(words))
@@ -114,6 +115,19 @@ def load_content(directory: Path, root: Path | None = None) -> Content:
         content.files.append(path)
         if scam is not None:
             content.scams[scam.id] = scam
+    vocabulary = directory / "vocabulary.yml"
+    if vocabulary.exists():
+        content.files.append(vocabulary)
+        try:
+            doc = load_yaml(vocabulary, root) or {}
+        except InvalidFiles as exc:
+            problems.extend(exc.problems)
+            doc = {}
+        words = doc.get("words") if isinstance(doc, dict) else None
+        if words is not None and not isinstance(words, list):
+            problems.append(Problem(display_path(vocabulary, root), getattr(doc, "line", 1),
+                                    "'words' must be a list of '- ' lines", "words 应是以 '- ' 开头的列表"))
+        content.vocabulary = [str(w).strip() for w in words or [] if str(w).strip()]
     if problems:
         raise InvalidFiles(problems)
     return content

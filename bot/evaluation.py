@@ -98,6 +98,30 @@ def evaluate(understander, cases: list[Case], name: str) -> Report:
     return score(name, cases, [r.scam_type for r in results], [r.escalate for r in results])
 
 
+def score_predictions(settings, cases: list[Case], path: Path) -> Report:
+    """Score another system's predictions (one JSON line per case: ``intent`` or ``scam_type``).
+
+    Intents are mapped to scam types exactly as our runtime maps its own
+    (config.yml → nlu.intent_types), so a Rasa model trained on the exported
+    project is judged by the same rules.
+    """
+    from bot.content import load_content
+
+    scam_types = set(load_content(settings.content_dir, settings.root).scams)
+    lines = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    if len(lines) != len(cases):
+        raise ValueError(f"{path}: {len(lines)} predictions for {len(cases)} cases")
+
+    def type_of(item: dict) -> str:
+        if "scam_type" in item:
+            return str(item["scam_type"])
+        intent = str(item.get("intent") or NOT_SCAM)
+        return intent if intent in scam_types else settings.intent_types.get(intent, NOT_SCAM)
+
+    return score(f"{path.name} on {cases[0].source.split(':')[0] if cases else ''}", cases,
+                 [type_of(item) for item in lines], [bool(item.get("escalate", False)) for item in lines])
+
+
 def cross_validate(settings, folds: int = 5, seed: int = 0) -> Report:
     """k-fold cross-validation on nlu/: train on k-1 folds, predict the rest."""
     from bot.nlu.model import build_language, train_classifier
@@ -106,7 +130,7 @@ def cross_validate(settings, folds: int = 5, seed: int = 0) -> Report:
 
     nlu_data = load_nlu(settings.nlu_dir, settings.root)
     content = load_content(settings.content_dir, settings.root)
-    nlp = build_language(settings, nlu_data, content)
+    nlp, prepare = build_language(settings, nlu_data, content)
     examples = list(nlu_data.examples)
     random.Random(seed).shuffle(examples)
     # Stratify: deal each intent's examples round-robin over the folds.
@@ -121,10 +145,8 @@ def cross_validate(settings, folds: int = 5, seed: int = 0) -> Report:
     cases, predicted, escalated = [], [], []
     for k in range(folds):
         train = [e for i, b in enumerate(buckets) if i != k for e in b]
-        nlp.get_pipe("intent_classifier").classifier = train_classifier(nlp, train, settings)
-        from bot.nlu.normalize import normalise
-
-        for example, doc in zip(buckets[k], nlp.pipe(normalise(e.text, settings.max_chars).text for e in buckets[k])):
+        nlp.get_pipe("intent_classifier").classifier = train_classifier(nlp, prepare, train, settings)
+        for example, doc in zip(buckets[k], nlp.pipe(prepare(e.text).text for e in buckets[k])):
             cases.append(Case(example.text, risk.type_of(example.intent), None, f"{example.file}:{example.line}"))
             predicted.append(doc._.verdict.scam_type)
             escalated.append(doc._.verdict.assessment.escalate)

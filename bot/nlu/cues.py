@@ -27,7 +27,7 @@ class CueRule:
     alone: int
     marker: bool = False
     amplify: bool = False
-    protect: bool = False
+    protect: str = ""  # "" | "weak" | "strong": the resident has not acted (see risk_cues.yml)
     negatable: bool = False
     not_after: tuple[str, ...] = ()  # the match does not count right after these words
     patterns: tuple[re.Pattern, ...] = ()
@@ -88,12 +88,17 @@ class CueRules:
         clause = text[clause_start:clause_end]
         if not rule.protect and any(word in clause for word in self.hypothetical):
             return False
-        if rule.not_after and text[max(clause_start, match.start() - 6):match.start()].endswith(rule.not_after):
-            return False
+        if rule.not_after:
+            before = text[max(clause_start, match.start() - 8):match.start()]
+            if any(word in before for word in rule.not_after):
+                return False
         if rule.negatable:
             before = text[max(clause_start, match.start() - NEGATION_WINDOW):match.start()]
-            inside = match.group(0)[:2]
-            if any(before.endswith(n) or n in before[-3:] for n in self.negators) or inside.startswith(("没", "未")):
+            if rule.protect:  # "没拦住": only a negator right before counts
+                return not any(before.endswith(n) for n in self.negators)
+            if any(before.endswith(n) or n in before[-3:] for n in self.negators):
+                return False  # "还没转", "没给他转"
+            if match.group(0).startswith(("没", "未")):
                 return False
         return True
 
@@ -136,7 +141,7 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
         rules.append(CueRule(
             id=str(item["id"]), label=str(item["label"]), level=level, alone=alone,
             marker=bool(item.get("marker")), amplify=bool(item.get("amplify")),
-            protect=bool(item.get("protect")), negatable=bool(item.get("negatable")),
+            protect={True: "weak", "strong": "strong"}.get(item.get("protect"), ""), negatable=bool(item.get("negatable")),
             not_after=tuple(str(w) for w in item.get("not_after") or []), patterns=tuple(patterns)))
     known = {r.id for r in rules}
     amount = doc.get("amount_cue") or {}

@@ -37,7 +37,8 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     ("phone", re.compile(r"(?<!\d)00\d{8,14}(?!\d)")),
     ("phone", re.compile(r"(?<!\d)0\d{2,3}" + _SEP + r"\d{7,8}(?!\d)")),
     ("phone", re.compile(r"(?<!\d)[48]00" + _SEP + r"\d{3}" + _SEP + r"\d{4}(?!\d)")),
-    ("phone", re.compile(r"(?<![\d.,])(?:9[56]\d{3,4}|1[01]\d{3}|12[0-9]{3}|110|119|120|122)(?![\d.,]|\s*[元块万千百wWkK多余])")),
+    ("phone", re.compile(r"(?<![\d.,])(?:9[56]\d{3,4}|1[01]\d{3}|12[0-9]{3}|110|119|120|122)"
+                         r"(?!\d|[.,]\d|\s*[元块万千百wWkK多余个次号])")),
 ]
 
 AMOUNT = re.compile(

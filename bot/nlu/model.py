@@ -14,10 +14,10 @@ import pickle
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import jieba
-import sklearn
 import spacy
 from spacy.language import Language
 
@@ -26,11 +26,23 @@ from bot.config import Settings
 from bot.content import Content, load_content
 from bot.nlu import pipeline  # noqa: F401  (registers the pipeline components)
 from bot.nlu.classifier import ClassifierSettings, IntentClassifier
-from bot.nlu.normalize import normalise
+from bot.nlu.homophones import HomophoneFixer
+from bot.nlu.normalize import Normalised, normalise
 from bot.nlu.trainingdata import NluData, load_nlu
 
 log = logging.getLogger(__name__)
 jieba.setLogLevel(logging.WARNING)
+
+
+class Preparer:
+    """Normalises raw text for the pipeline, reading mistyped scam words as meant."""
+
+    def __init__(self, max_chars: int, words: list[str]):
+        self.max_chars = max_chars
+        self.fixer = HomophoneFixer(words, lambda w: jieba.dt.FREQ.get(w, 0) >= 10)
+
+    def __call__(self, text: str) -> Normalised:
+        return normalise(text if isinstance(text, str) else "", self.max_chars, self.fixer.fix)
 
 
 @dataclass
@@ -70,9 +82,10 @@ def classifier_settings(settings: Settings) -> ClassifierSettings:
     )
 
 
-def build_language(settings: Settings, nlu_data: NluData, content: Content) -> Language:
-    """The blank Chinese pipeline with our components; the classifier is set later."""
-    configure_segmenter(settings.cache_dir, user_words(nlu_data, content))
+def build_language(settings: Settings, nlu_data: NluData, content: Content) -> tuple[Language, Preparer]:
+    """The blank Chinese pipeline with our components (the classifier is set later), and its preparer."""
+    words = user_words(nlu_data, content)
+    configure_segmenter(settings.cache_dir, words)
     nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
     nlp.add_pipe("fraud_entities", config={"lookups": nlu_data.lookups})
     nlp.add_pipe("intent_classifier")
@@ -86,7 +99,7 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> L
         "large_amount": settings.large_amount,
         "escalate_from": settings.escalate_from,
     })
-    return nlp
+    return nlp, Preparer(settings.max_chars, words)
 
 
 def fingerprint(settings: Settings, nlu_data: NluData, content: Content) -> str:
@@ -96,18 +109,19 @@ def fingerprint(settings: Settings, nlu_data: NluData, content: Content) -> str:
         digest.update(str(path.name).encode())
         digest.update(path.read_bytes())
     digest.update(repr(classifier_settings(settings)).encode())
-    digest.update(f"{bot.__version__}|{sklearn.__version__}|{jieba.__version__}".encode())
+    versions = "|".join(metadata.version(p) for p in ("scikit-learn", "numpy", "jieba", "spacy"))
+    digest.update(f"{bot.__version__}|{versions}".encode())
     return digest.hexdigest()[:20]
 
 
-def tokenize(nlp: Language, texts: list[str], max_chars: int) -> tuple[list[str], list[list[str]]]:
+def tokenize(nlp: Language, prepare: Preparer, texts: list[str]) -> tuple[list[str], list[list[str]]]:
     """Normalised texts and their tokens, as the classifier sees them."""
-    normalised = [normalise(t, max_chars).text for t in texts]
+    normalised = [prepare(t).text for t in texts]
     return normalised, [[t.text for t in nlp.make_doc(n)] for n in normalised]
 
 
-def train_classifier(nlp: Language, examples, settings: Settings) -> IntentClassifier:
-    texts, tokens = tokenize(nlp, [e.text for e in examples], settings.max_chars)
+def train_classifier(nlp: Language, prepare: Preparer, examples, settings: Settings) -> IntentClassifier:
+    texts, tokens = tokenize(nlp, prepare, [e.text for e in examples])
     return IntentClassifier.train(texts, tokens, [e.intent for e in examples], classifier_settings(settings))
 
 
@@ -119,12 +133,23 @@ def _write_atomically(path: Path, payload: bytes) -> None:
     os.replace(tmp, path)
 
 
-def load_or_train(settings: Settings, retrain: bool = False) -> tuple[Language, NluData, Content, ModelInfo]:
+@dataclass
+class Model:
+    """Everything needed to understand messages, built from one version of the files."""
+
+    nlp: Language
+    prepare: Preparer
+    nlu_data: NluData
+    content: Content
+    info: ModelInfo
+
+
+def load_or_train(settings: Settings, retrain: bool = False) -> Model:
     """Read nlu/ and content/, build the pipeline, load or train its classifier."""
     started = time.perf_counter()
     nlu_data = load_nlu(settings.nlu_dir, settings.root)
     content = load_content(settings.content_dir, settings.root)
-    nlp = build_language(settings, nlu_data, content)
+    nlp, prepare = build_language(settings, nlu_data, content)
     key = fingerprint(settings, nlu_data, content)
     cached = settings.cache_dir / f"intent-model-{key}.pkl"
     classifier, trained = None, False
@@ -135,7 +160,7 @@ def load_or_train(settings: Settings, retrain: bool = False) -> tuple[Language, 
         except Exception as exc:  # a truncated or foreign cache file: retrain
             log.warning("ignoring unreadable model cache %s: %s", cached, exc)
     if classifier is None:
-        classifier = train_classifier(nlp, nlu_data.examples, settings)
+        classifier = train_classifier(nlp, prepare, nlu_data.examples, settings)
         trained = True
         try:
             _write_atomically(cached, pickle.dumps(classifier, protocol=pickle.HIGHEST_PROTOCOL))
@@ -144,4 +169,4 @@ def load_or_train(settings: Settings, retrain: bool = False) -> tuple[Language, 
     nlp.get_pipe("intent_classifier").classifier = classifier
     info = ModelInfo(key, trained, time.perf_counter() - started, len(nlu_data.examples), len(classifier.labels))
     log.info("model %s %s in %.2fs", key, "trained" if trained else "loaded", info.seconds)
-    return nlp, nlu_data, content, info
+    return Model(nlp, prepare, nlu_data, content, info)

@@ -10,6 +10,7 @@ be reported with offsets into the original text.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -91,8 +92,11 @@ def looks_binary(text: str) -> bool:
     return bad / len(sample) > 0.2
 
 
-def normalise(original: str, max_chars: int = 2000) -> Normalised:
-    """Return the normalised form of ``original`` (see the module docstring)."""
+def normalise(original: str, max_chars: int = 2000, fix: Callable[[str], str] | None = None) -> Normalised:
+    """Return the normalised form of ``original`` (see the module docstring).
+
+    ``fix`` is a last, length-keeping correction such as ``HomophoneFixer.fix``.
+    """
     if original is None:
         original = ""
     if looks_binary(original):
@@ -127,4 +131,7 @@ def normalise(original: str, max_chars: int = 2000) -> Normalised:
     for variant, standard in VARIANTS.items():
         if variant in converted:
             converted = converted.replace(variant, standard)
+    if fix is not None:
+        fixed = fix(converted)
+        converted = fixed if len(fixed) == len(converted) else converted
     return Normalised(original, converted, offsets)

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from bot.nlu.cues import LEVELS, Cue, CueRules
 
-# Cues that mean money, a code or a card is actually leaving: a "挂了" cannot undo them.
-ACTIVE = {"money_moving", "money_gone", "money_gone_just_now", "code_given", "card_handover"}
+# Cues that mean money, a code or a card has left: neither "挂了" nor "拦下来了" undoes them.
+GONE = {"money_gone", "money_gone_just_now", "code_given", "card_handover"}
+# Money on its way out outweighs a "还没转" but not a "拦下来了".
+MOVING = {"money_moving"}
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,8 @@ def assess(cues: list[Cue], rules: CueRules, scam_like: bool, escalate_from: str
             risk = max(risk, combo.level)
     if context and risk >= 3 and any(rules.by_id[c].amplify for c in fired):
         risk = min(risk + 1, len(LEVELS) - 1)  # high → urgent for large sums, the elderly, a live call
-    stopped = asking or any(rules.by_id[c].protect for c in fired)
-    if stopped and not fired & ACTIVE:
+    protects = {rules.by_id[c].protect for c in fired}
+    if not fired & GONE and ("strong" in protects or (("weak" in protects or asking) and not fired & MOVING)):
         risk = min(risk, 2)
     ordered = tuple(sorted(cues, key=lambda c: -levels.get(c.id, 0)))
     return Assessment(LEVELS[risk], risk >= LEVELS.index(escalate_from), ordered)

@@ -10,8 +10,8 @@ from spacy.tokens import Doc
 from bot.config import Settings
 from bot.nlu.cues import Cue
 from bot.nlu.entities import Entity
-from bot.nlu.model import ModelInfo, load_or_train
-from bot.nlu.normalize import Normalised, normalise
+from bot.nlu.model import load_or_train
+from bot.nlu.normalize import Normalised
 from bot.nlu.pipeline import NOT_SCAM
 
 CLASSIFY_ENTITY_TYPES = {"amount", "phone", "bank_card", "url", "account", "app", "organization"}
@@ -56,15 +56,16 @@ class Understander:
 
     def __init__(self, settings: Settings, retrain: bool = False):
         self.settings = settings
-        self.nlp, self.nlu_data, self.content, self.info = load_or_train(settings, retrain)
-        self.info: ModelInfo
+        model = load_or_train(settings, retrain)
+        self.nlp, self.prepare, self.nlu_data, self.content, self.info = (
+            model.nlp, model.prepare, model.nlu_data, model.content, model.info)
 
     def understand(self, text: str) -> Understanding:
         return next(self.understand_many([text]))
 
     def understand_many(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[Understanding]:
         """Understandings in input order; empty, binary or huge input never raises."""
-        normalised = (normalise(t if isinstance(t, str) else "", self.settings.max_chars) for t in texts)
+        normalised = (self.prepare(t) for t in texts)
         pending: list[Normalised] = []
         for norm in normalised:
             pending.append(norm)

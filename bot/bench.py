@@ -1,0 +1,128 @@
+"""Benchmarks (``python -m bot bench``): speed and memory are product features.
+
+Figures: full retrain time, model load time in a fresh process, classify latency
+p50/p99 per message, messages per second (one by one and batched), peak RSS, and
+bare jieba segmentation of the same messages as the floor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot.config import PROJECT_ROOT, Settings
+
+
+def _messages(settings: Settings, count: int) -> list[str]:
+    """Realistic messages: the held-out and dev sets, cycled to ``count``."""
+    texts: list[str] = []
+    for name in ("heldout.jsonl", "dev.jsonl", "dev2.jsonl"):
+        path = PROJECT_ROOT / "tests" / "data" / name
+        if path.exists():
+            texts.extend(json.loads(line)["text"] for line in path.open(encoding="utf-8") if line.strip())
+    if not texts:
+        texts = ["刚才有个自称公安局的人让我把钱转到安全账户", "今天天气不错"]
+    return [texts[i % len(texts)] for i in range(count)]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM; ru_maxrss would include a parent's)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _load_in_fresh_process(settings: Settings) -> dict:
+    """Time imports and model load in a new interpreter (the cache is warm)."""
+    probe = (
+        "import time,json;t0=time.perf_counter();"
+        "from bot.config import load_settings;from bot.nlu.understand import Understander;"
+        "t1=time.perf_counter();u=Understander(load_settings());u.understand('你好');t2=time.perf_counter();"
+        "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"
+        "print(json.dumps({'import_s':t1-t0,'load_s':t2-t1,'trained':u.info.trained,'rss_mb':int(hwm)/1024}))"
+    )
+    env = dict(os.environ)
+    if settings.root:
+        env.setdefault("BOT_CONFIG", str(settings.root / "config.yml"))
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(settings: Settings, count: int) -> dict:
+    from bot.nlu.understand import Understander
+
+    try:
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    except (AttributeError, OSError):
+        pass
+    started = time.perf_counter()
+    understander = Understander(settings, retrain=True)
+    train_s = time.perf_counter() - started
+    fresh = _load_in_fresh_process(settings)
+    messages = _messages(settings, count)
+    for text in messages[:200]:  # warm-up
+        understander.understand(text)
+    latencies = []
+    started = time.perf_counter()
+    for text in messages:
+        t0 = time.perf_counter()
+        understander.understand(text)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    single_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in understander.understand_many(messages, batch_size=256):
+        pass
+    batch_s = time.perf_counter() - started
+    segment = understander.nlp.tokenizer.jieba_seg.cut
+    started = time.perf_counter()
+    for text in messages:
+        list(segment(text))
+    jieba_s = time.perf_counter() - started
+    return {
+        "messages": count,
+        "examples": understander.info.examples,
+        "intents": understander.info.intents,
+        "train_s": round(train_s, 3),
+        "import_s_fresh_process": round(fresh["import_s"], 3),
+        "load_s_fresh_process": round(fresh["load_s"], 3),
+        "peak_rss_mb_fresh_process": round(fresh["rss_mb"], 1),
+        "latency_ms_p50": round(statistics.median(latencies), 3),
+        "latency_ms_p99": round(_percentile(latencies, 0.99), 3),
+        "latency_ms_max": round(max(latencies), 3),
+        "messages_per_s_one_by_one": round(count / single_s, 1),
+        "messages_per_s_batched": round(count / batch_s, 1),
+        "jieba_only_messages_per_s": round(count / jieba_s, 1),
+        "peak_rss_mb_bench_incl_training": round(_peak_rss_mb(), 1),
+    }
+
+
+def run(settings: Settings, args) -> int:
+    if getattr(args, "conversations", False):
+        from bot.dialogue.bench import run_conversations
+
+        figures = run_conversations(settings, args)
+    else:
+        figures = measure(settings, args.messages)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        width = max(len(k) for k in figures)
+        for key, value in figures.items():
+            print(f"{key:<{width}}  {value}")
+    return 0

@@ -1,0 +1,37 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from bot.config import load_settings
+
+    return load_settings(ROOT / "config.yml")
+
+
+@pytest.fixture(scope="session")
+def understander(settings):
+    from bot.nlu.understand import Understander
+
+    return Understander(settings)
+
+
+@pytest.fixture()
+def run_bot(tmp_path):
+    """Run ``python -m bot ARGS`` in a subprocess with a private database."""
+    import subprocess
+
+    def run(*args, input_text: str | bytes | None = None, env: dict | None = None, timeout: float = 120):
+        full_env = dict(os.environ, BOT_DB_PATH=str(tmp_path / "bot.db"), PYTHONIOENCODING="utf-8")
+        full_env.update(env or {})
+        data = input_text.encode("utf-8") if isinstance(input_text, str) else input_text
+        return subprocess.run([PYTHON, "-m", "bot", *args], input=data, capture_output=True,
+                              cwd=ROOT, env=full_env, timeout=timeout)
+
+    return run

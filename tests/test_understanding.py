@@ -1,0 +1,87 @@
+"""Type, risk and cues on realistic messages (escalation never depends on the type alone)."""
+
+import pytest
+
+
+def understand(understander, text):
+    return understander.understand(text)
+
+
+@pytest.mark.parametrize("text,scam_type", [
+    ("刚才有个自称北京市公安局的人说我涉嫌洗钱，让我把存款转到安全账户", "fake_police"),
+    ("在抖音上看到兼职点赞关注截图就给佣金，现在让我垫付做任务", "order_brushing"),
+    ("网上贷款说我银行卡号填错了资金被冻结，要先交解冻费才能放款", "fake_loan"),
+    ("群里的老师带我们买一个数字货币平台，说稳赚不赔，现在提现要先交税", "fake_investment"),
+    ("婚恋网站认识的男朋友从没见过面，让我在他说的平台充值一起赚钱", "romance"),
+    ("自称京东客服说我开通了百万保障，不关闭每月扣费，让我下载会议软件", "fake_customer_service"),
+    ("对方说我大学时注册过校园贷，要注销不然影响征信", "fake_credit_repair"),
+    ("有人加我微信说是我们局长，让我先给合作方转一笔钱", "impersonate_acquaintance"),
+    ("孩子在游戏里卖账号，买家让他去一个交易平台，说账户冻结要交保证金", "game_trade"),
+    ("朋友圈有人卖很便宜的演唱会门票，让我私下转账，付了钱就不理我了", "fake_shopping"),
+    ("有人出800块买我的银行卡，说只是走个账，能卖吗", "bank_card_rental"),
+    ("小区门口免费领鸡蛋听健康讲座，后来推销一万多的保健品", "elderly_care_scam"),
+])
+def test_each_scam_type_is_recognised(understander, text, scam_type):
+    assert understand(understander, text).scam_type == scam_type
+
+
+@pytest.mark.parametrize("text", [
+    "今天天气真好，下午去公园打太极",
+    "我今天去银行存了五千块定期",
+    "给孙子转了两千块学费",
+    "社区民警来我们小区宣传反诈，还教我们装了国家反诈中心APP",
+])
+def test_ordinary_messages_are_not_scams(understander, text):
+    result = understand(understander, text)
+    assert result.scam_type == "not_scam" and result.risk == "none" and not result.escalate
+
+
+def test_mid_transfer_caller_on_line_is_urgent(understander):
+    result = understand(understander, "自称公安的人还在电话里，让我把存款转到安全账户，我正要去银行")
+    assert result.risk == "urgent" and result.escalate
+    ids = {c.id for c in result.cues}
+    assert {"money_moving", "safe_account", "still_on_call"} <= ids
+
+
+def test_mid_transfer_to_a_stranger_escalates_even_when_type_is_unclear(understander):
+    result = understand(understander, "有个陌生人让我把钱转过去，我现在就在银行柜台排队")
+    assert result.escalate
+    assert result.scam_type in {"unknown", "fake_police", "fake_customer_service", "impersonate_acquaintance"}
+
+
+def test_only_a_suspicious_sms_is_not_urgent(understander):
+    result = understand(understander, "收到一条短信说我的快递丢了可以理赔，让我点链接，我没点")
+    assert not result.escalate
+    assert result.risk in {"low", "medium"}
+
+
+def test_refusal_and_questions_do_not_escalate(understander):
+    assert not understand(understander, "对方让我转到安全账户，我没理他直接挂了").escalate
+    assert not understand(understander, "安全账户是什么意思").escalate
+    assert not understand(understander, "如果有人让我共享屏幕怎么办").escalate
+
+
+def test_money_already_gone_escalates_with_a_plain_reason(understander):
+    result = understand(understander, "刚刚把三万块转给那个客服了，现在联系不上他")
+    assert result.escalate and result.risk == "urgent"
+    assert any("刚刚转出" in c.label for c in result.cues)
+
+
+def test_verification_code_and_screen_sharing(understander):
+    result = understand(understander, "客服让我开了屏幕共享，我已经把验证码告诉他了")
+    assert result.escalate
+    assert {"screen_share", "code_given"} <= {c.id for c in result.cues}
+
+
+def test_traditional_speech_to_text_and_typos(understander):
+    traditional = understand(understander, "我剛接到電話說我涉嫌洗錢要我配合資金核查我現在正在去銀行的路上")
+    assert traditional.scam_type == "fake_police" and traditional.escalate
+    typo = understand(understander, "那个公按局的让我把钱转到安全帐户")
+    assert typo.escalate
+
+
+def test_bad_input_gets_a_defined_answer(understander):
+    for text in ["", "   ", "\x00\x01\x02\x03garbage\x04\x05", "🙂🙂🙂", "hello how are you", "a" * 1_000_000]:
+        result = understand(understander, text).to_json()
+        assert result["scam_type"] in {"not_scam", "unknown"}
+        assert result["risk"] == "none" and result["escalate"] is False
