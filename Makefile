@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/python -m bot classify
+	$(BIN)/python -m bot serve
 
 test: install
 	$(BIN)/python -m pytest -q

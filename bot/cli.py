@@ -128,6 +128,30 @@ def cmd_export_rasa(args) -> int:
     return 0
 
 
+def _engine(args):
+    from bot.app import build_engine
+
+    return build_engine(_settings(args))
+
+
+def cmd_chat(args) -> int:
+    from bot.channels import terminal
+
+    return terminal.run(_engine(args), args.user, args.json)
+
+
+def cmd_serve(args) -> int:
+    from bot import service
+
+    return service.run(_settings(args), _engine(args), web=True)
+
+
+def cmd_telegram(args) -> int:
+    from bot import service
+
+    return service.run(_settings(args), _engine(args), web=False, telegram_required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="反诈助手 — anti-fraud outreach bot")
     parser.add_argument("--config", help="config file (default: $BOT_CONFIG or ./config.yml)")
@@ -136,6 +160,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("classify", help="classify stdin lines (text or JSON with \"text\"), one JSON object per line")
     p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("chat", help="talk to the bot in the terminal (each stdin line is a message)")
+    p.add_argument("--user", default="local", help="who is talking (keeps the conversation apart)")
+    p.add_argument("--json", action="store_true", help="one JSON object per reply")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("serve", help="web chat on 127.0.0.1:8080, and Telegram when TELEGRAM_BOT_TOKEN is set")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("telegram", help="the Telegram bot only (long polling, or webhook: TELEGRAM_WEBHOOK_URL)")
+    p.set_defaults(func=cmd_telegram)
 
     p = sub.add_parser("train", help="retrain the classifier from nlu/ and content/ now")
     p.set_defaults(func=cmd_train)
@@ -153,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="training, load, latency, throughput and memory figures")
     p.add_argument("--messages", type=int, default=5000, help="messages to classify (default 5000)")
+    p.add_argument("--conversations", action="store_true",
+                   help="instead: simultaneous multi-turn conversations through the whole engine")
+    p.add_argument("--users", type=int, default=1000, help="simultaneous conversations (default 1000)")
+    p.add_argument("--rounds", type=int, default=2, help="how many times to run them all (default 2)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)
 

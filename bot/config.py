@@ -30,9 +30,14 @@ class Settings:
     classifier: dict = field(default_factory=dict)
     intent_types: dict[str, str] = field(default_factory=dict)
     question_intents: list[str] = field(default_factory=list)
-    min_type_confidence: float = 0.35
-    promote_type_confidence: float = 0.3
+    urgency: dict = field(default_factory=lambda: {"urgent_intent": "urgent", "calm_intent": "not_urgent",
+                                                   "threshold": 0.5})
+    min_type_confidence: float = 0.25
     escalate_from: str = "high"
+    session_expiry_minutes: float = 1440.0
+    synchronous: str = "NORMAL"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080  # SQLite: NORMAL survives a killed process; FULL also a power cut
     large_amount: float = 10000.0
     raw: dict = field(default_factory=dict)
 
@@ -55,7 +60,7 @@ def load_settings(path: Path | None = None) -> Settings:
     doc = load_yaml(path, root) if path.exists() else {}
     if not isinstance(doc, dict):
         raise InvalidFiles([Problem(path.name, 1, "config must be a mapping of sections", "配置文件格式不对")])
-    centre, paths, nlu, risk = (_section(doc, k) for k in ("centre", "paths", "nlu", "risk"))
+    centre, paths, nlu, risk, dialogue = (_section(doc, k) for k in ("centre", "paths", "nlu", "risk", "dialogue"))
     hotlines = {"police": "110", "antifraud": "96110", "local": ""}
     hotlines.update({k: str(v or "") for k, v in (_section(centre, "hotlines")).items()})
 
@@ -76,9 +81,14 @@ def load_settings(path: Path | None = None) -> Settings:
         classifier=dict(nlu.get("classifier") or {}),
         intent_types={str(k): str(v) for k, v in (nlu.get("intent_types") or {}).items()},
         question_intents=[str(i) for i in nlu.get("question_intents") or []],
-        min_type_confidence=float(nlu.get("min_type_confidence", 0.35)),
-        promote_type_confidence=float(nlu.get("promote_type_confidence", 0.3)),
+        urgency={"urgent_intent": "urgent", "calm_intent": "not_urgent", "threshold": 0.5,
+                 **(nlu.get("urgency") or {})},
+        min_type_confidence=float(nlu.get("min_type_confidence", 0.25)),
         escalate_from=str(risk.get("escalate_from", "high")),
+        session_expiry_minutes=float(dialogue.get("session_expiry_minutes", 1440)),
+        synchronous=str(_section(doc, "storage").get("synchronous", "NORMAL")).upper(),
+        web_host=os.environ.get("BOT_WEB_HOST") or str(_section(_section(doc, "channels"), "web").get("host", "127.0.0.1")),
+        web_port=int(os.environ.get("BOT_WEB_PORT") or _section(_section(doc, "channels"), "web").get("port", 8080)),
         large_amount=float(risk.get("large_amount", 10000)),
         raw=doc,
     )

@@ -40,6 +40,7 @@ class Content:
     scams: dict[str, ScamType] = field(default_factory=dict)
     vocabulary: list[str] = field(default_factory=list)  # content/vocabulary.yml
     files: list[Path] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)  # path → SHA-256 of the bytes parsed
 
     @property
     def keywords(self) -> list[str]:
@@ -60,11 +61,12 @@ def _strings(value, name: str, key: str, line: int, problems: list[Problem]) -> 
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
-def read_scam(path: Path, root: Path | None = None) -> tuple[ScamType | None, list[Problem]]:
+def read_scam(path: Path, root: Path | None = None,
+              digests: dict | None = None) -> tuple[ScamType | None, list[Problem]]:
     """Parse one scam file; problems are returned, not raised."""
     name = display_path(path, root)
     try:
-        doc = load_yaml(path, root)
+        doc = load_yaml(path, root, digests)
     except InvalidFiles as exc:
         return None, exc.problems
     if not isinstance(doc, dict):
@@ -110,7 +112,7 @@ def load_content(directory: Path, root: Path | None = None) -> Content:
     content = Content()
     problems: list[Problem] = []
     for path in sorted((directory / "scams").glob("*.yml")):
-        scam, found = read_scam(path, root)
+        scam, found = read_scam(path, root, content.digests)
         problems.extend(found)
         content.files.append(path)
         if scam is not None:
@@ -119,7 +121,7 @@ def load_content(directory: Path, root: Path | None = None) -> Content:
     if vocabulary.exists():
         content.files.append(vocabulary)
         try:
-            doc = load_yaml(vocabulary, root) or {}
+            doc = load_yaml(vocabulary, root, content.digests) or {}
         except InvalidFiles as exc:
             problems.extend(exc.problems)
             doc = {}

@@ -39,6 +39,8 @@ class Report:
     escalation_cases: int
     false_escalation_rate: float | None
     ordinary_cases: int
+    false_escalation_all: float | None  # among every case labelled escalate=false
+    calm_cases: int
     errors: list[tuple[Case, str, bool]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -48,6 +50,8 @@ class Report:
             "escalation_cases": self.escalation_cases,
             "false_escalation_rate": None if self.false_escalation_rate is None else round(self.false_escalation_rate, 4),
             "ordinary_cases": self.ordinary_cases,
+            "false_escalation_all": None if self.false_escalation_all is None else round(self.false_escalation_all, 4),
+            "calm_cases": self.calm_cases,
             "per_label": self.per_label,
         }
 
@@ -80,6 +84,7 @@ def score(name: str, cases: list[Case], predicted: list[str], escalated: list[bo
         confusion[g][p] += 1
     must = [e for c, e in zip(cases, escalated) if c.escalate]
     ordinary = [e for c, e in zip(cases, escalated) if c.label == NOT_SCAM]
+    calm = [e for c, e in zip(cases, escalated) if c.escalate is False]
     errors = [(c, p, e) for c, p, e in zip(cases, predicted, escalated)
               if p != c.label or (c.escalate is not None and bool(c.escalate) != e)]
     return Report(
@@ -89,6 +94,7 @@ def score(name: str, cases: list[Case], predicted: list[str], escalated: list[bo
         confusion=dict(confusion),
         escalation_recall=(sum(must) / len(must)) if must else None, escalation_cases=len(must),
         false_escalation_rate=(sum(ordinary) / len(ordinary)) if ordinary else None, ordinary_cases=len(ordinary),
+        false_escalation_all=(sum(calm) / len(calm)) if calm else None, calm_cases=len(calm),
         errors=errors,
     )
 
@@ -124,14 +130,14 @@ def score_predictions(settings, cases: list[Case], path: Path) -> Report:
 
 def cross_validate(settings, folds: int = 5, seed: int = 0) -> Report:
     """k-fold cross-validation on nlu/: train on k-1 folds, predict the rest."""
-    from bot.nlu.model import build_language, train_classifier
+    from bot.nlu.model import build_language, split_examples, train_classifier
     from bot.nlu.trainingdata import load_nlu
     from bot.content import load_content
 
     nlu_data = load_nlu(settings.nlu_dir, settings.root)
     content = load_content(settings.content_dir, settings.root)
     nlp, prepare = build_language(settings, nlu_data, content)
-    examples = list(nlu_data.examples)
+    examples, urgency = split_examples(settings, nlu_data.examples)
     random.Random(seed).shuffle(examples)
     # Stratify: deal each intent's examples round-robin over the folds.
     buckets: list[list] = [[] for _ in range(folds)]
@@ -146,6 +152,7 @@ def cross_validate(settings, folds: int = 5, seed: int = 0) -> Report:
     for k in range(folds):
         train = [e for i, b in enumerate(buckets) if i != k for e in b]
         nlp.get_pipe("intent_classifier").classifier = train_classifier(nlp, prepare, train, settings)
+        nlp.get_pipe("urgency").classifier = train_classifier(nlp, prepare, urgency, settings) if urgency else None
         for example, doc in zip(buckets[k], nlp.pipe(prepare(e.text).text for e in buckets[k])):
             cases.append(Case(example.text, risk.type_of(example.intent), None, f"{example.file}:{example.line}"))
             predicted.append(doc._.verdict.scam_type)
@@ -205,6 +212,9 @@ def format_report(report: Report, show_errors: bool = False) -> str:
         lines.append(f"escalation recall {report.escalation_recall:.4f} ({report.escalation_cases} cases that must escalate)")
     if report.false_escalation_rate is not None:
         lines.append(f"false escalation on not_scam {report.false_escalation_rate:.4f} ({report.ordinary_cases} ordinary messages)")
+    if report.false_escalation_all is not None:
+        lines.append(f"false escalation on all calm cases {report.false_escalation_all:.4f} "
+                     f"({report.calm_cases} cases labelled escalate=false, scam contacts included)")
     predicted_labels = sorted({p for row in report.confusion.values() for p in row} | set(report.labels))
     lines.append("confusion (rows: true label, columns: predicted)")
     lines.append(" " * width + "".join(f"{p[:6]:>7}" for p in predicted_labels))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import yaml
@@ -53,11 +54,18 @@ LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _cons
 LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-def load_yaml(path: Path, root: Path | None = None):
-    """Parse ``path``; a syntax error becomes ``InvalidFiles`` with the file and line."""
+def load_yaml(path: Path, root: Path | None = None, digests: dict | None = None):
+    """Parse ``path``; a syntax error becomes ``InvalidFiles`` with the file and line.
+
+    ``digests`` receives the SHA-256 of exactly the bytes parsed, so a model cache
+    key can never describe a different version of the file than the one read.
+    """
     name = display_path(path, root)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        if digests is not None:
+            digests[str(path)] = hashlib.sha256(raw).hexdigest()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidFiles(
             [Problem(name, 1, f"file is not UTF-8 ({exc.reason}) — save it as UTF-8",

@@ -55,6 +55,19 @@ class _Block:
         self.idf = idf.astype(np.float64)
         self.weights = np.ascontiguousarray(weights, dtype=np.float64)  # (features, labels)
 
+    def strongest(self, features: list[str], column: int) -> str | None:
+        """The feature that pushes hardest towards label ``column`` (for explanations)."""
+        best, best_weight = None, 0.0
+        for feature in set(features):
+            if len(feature.replace(" ", "")) < 2:
+                continue  # a single character explains nothing
+            index = self.vocabulary.get(feature)
+            if index is not None:
+                weight = self.weights[index, column] - self.weights[index].mean()
+                if weight > best_weight:
+                    best, best_weight = feature, weight
+        return best
+
     def score(self, features: list[str]) -> np.ndarray | None:
         """The block's contribution to every label's score (l2-normalised sublinear TF-IDF)."""
         counts = Counter(f for f in features if f in self.vocabulary)
@@ -91,12 +104,15 @@ class IntentClassifier:
         model = SGDClassifier(loss="modified_huber", alpha=settings.alpha, max_iter=settings.epochs,
                               tol=None, class_weight="balanced", random_state=settings.seed)
         model.fit(features, labels)
+        coef, bias = model.coef_, model.intercept_
+        if coef.shape[0] == 1:  # two labels: scikit-learn keeps one row, for the second label
+            coef, bias = np.vstack([-coef, coef]), np.concatenate([-bias, bias])
         split = len(chars.vocabulary_)
         return cls(
             labels=[str(label) for label in model.classes_], char_range=char_range,
-            chars=_Block(dict(chars.vocabulary_), chars.idf_, model.coef_[:, :split].T),
-            words=_Block(dict(words.vocabulary_), words.idf_, model.coef_[:, split:].T),
-            bias=model.intercept_,
+            chars=_Block(dict(chars.vocabulary_), chars.idf_, coef[:, :split].T),
+            words=_Block(dict(words.vocabulary_), words.idf_, coef[:, split:].T),
+            bias=bias,
         )
 
     def scores(self, texts: list[str], tokens: list[list[str]]) -> np.ndarray:
@@ -109,6 +125,11 @@ class IntentClassifier:
                 if part is not None:
                     out[row] += part
         return out
+
+    def evidence(self, tokens: list[str], label: str) -> str:
+        """The words of a message that most suggest ``label``, e.g. "转 了" → "转了"."""
+        feature = self._words.strongest(word_ngrams(tokens), self.labels.index(label))
+        return feature.replace(" ", "") if feature else ""
 
     @staticmethod
     def to_probabilities(scores: np.ndarray) -> np.ndarray:

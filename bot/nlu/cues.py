@@ -54,9 +54,10 @@ class CueRules:
     """The parsed ``risk_cues.yml``: cue rules, negators, hypothetical markers and combos."""
 
     def __init__(self, rules: list[CueRule], negators: list[str], hypothetical: list[str],
-                 combos: list[Combo], amount_cue: CueRule):
+                 combos: list[Combo], amount_cue: CueRule, model_cue: CueRule):
         self.rules = rules
-        self.by_id = {r.id: r for r in rules} | {amount_cue.id: amount_cue}
+        self.by_id = {r.id: r for r in rules} | {amount_cue.id: amount_cue, model_cue.id: model_cue}
+        self.model_cue = model_cue
         self.negators = tuple(sorted(negators, key=len, reverse=True))
         self.hypothetical = tuple(hypothetical)
         self.combos = combos
@@ -148,6 +149,12 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
     amount_cue = CueRule(id=str(amount.get("id", "large_amount")), label=str(amount.get("label", "涉及大额资金")),
                          level=0, alone=0, amplify=bool(amount.get("amplify", True)))
     known.add(amount_cue.id)
+    raw_model = doc.get("model_cue") or {}
+    model_cue = CueRule(id=str(raw_model.get("id", "urgent_situation")),
+                        label=str(raw_model.get("label", "描述中钱款、验证码或银行卡正在或已经交出")),
+                        level=_level(raw_model.get("level"), name, getattr(raw_model, "line", 1), problems, "high"),
+                        alone=_level(raw_model.get("alone"), name, getattr(raw_model, "line", 1), problems, "high"))
+    known.add(model_cue.id)
     combos = []
     for item in doc.get("combos") or []:
         when = tuple(str(w) for w in item.get("when") or [])
@@ -159,4 +166,4 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
     if problems:
         raise InvalidFiles(problems)
     return CueRules(rules, [str(n) for n in doc.get("negators") or []],
-                    [str(h) for h in doc.get("hypothetical") or []], combos, amount_cue)
+                    [str(h) for h in doc.get("hypothetical") or []], combos, amount_cue, model_cue)

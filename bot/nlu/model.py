@@ -89,15 +89,16 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> t
     nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
     nlp.add_pipe("fraud_entities", config={"lookups": nlu_data.lookups})
     nlp.add_pipe("intent_classifier")
+    nlp.add_pipe("urgency", config={"urgent": settings.urgency["urgent_intent"]})
     nlp.add_pipe("risk_cues", config={"rules_path": str(settings.content_dir / "risk_cues.yml")})
     nlp.add_pipe("scam_risk", config={
         "scam_types": sorted(content.scams),
         "intent_types": settings.intent_types,
         "question_intents": settings.question_intents,
         "min_type_confidence": settings.min_type_confidence,
-        "promote_type_confidence": settings.promote_type_confidence,
         "large_amount": settings.large_amount,
         "escalate_from": settings.escalate_from,
+        "urgency_threshold": float(settings.urgency["threshold"]),
     })
     return nlp, Preparer(settings.max_chars, words)
 
@@ -105,13 +106,18 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> t
 def fingerprint(settings: Settings, nlu_data: NluData, content: Content) -> str:
     """A hash of everything the trained classifier depends on."""
     digest = hashlib.sha256()
-    for path in sorted(nlu_data.files) + sorted(content.files):
-        digest.update(str(path.name).encode())
-        digest.update(path.read_bytes())
+    for path, sha in sorted({**nlu_data.digests, **content.digests}.items()):
+        digest.update(f"{Path(path).name}:{sha}".encode())
     digest.update(repr(classifier_settings(settings)).encode())
     versions = "|".join(metadata.version(p) for p in ("scikit-learn", "numpy", "jieba", "spacy"))
     digest.update(f"{bot.__version__}|{versions}".encode())
     return digest.hexdigest()[:20]
+
+
+def split_examples(settings: Settings, examples) -> tuple[list, list]:
+    """Dialogue-intent examples, and the urgency model's examples (urgent / not urgent)."""
+    urgency = {settings.urgency["urgent_intent"], settings.urgency["calm_intent"]}
+    return [e for e in examples if e.intent not in urgency], [e for e in examples if e.intent in urgency]
 
 
 def tokenize(nlp: Language, prepare: Preparer, texts: list[str]) -> tuple[list[str], list[list[str]]]:
@@ -123,6 +129,14 @@ def tokenize(nlp: Language, prepare: Preparer, texts: list[str]) -> tuple[list[s
 def train_classifier(nlp: Language, prepare: Preparer, examples, settings: Settings) -> IntentClassifier:
     texts, tokens = tokenize(nlp, prepare, [e.text for e in examples])
     return IntentClassifier.train(texts, tokens, [e.intent for e in examples], classifier_settings(settings))
+
+
+def _prune(cache_dir: Path, keep: Path, spare: int = 2) -> None:
+    """Delete old cached models, keeping ``keep`` and the ``spare`` newest others."""
+    others = sorted((p for p in cache_dir.glob("intent-model-*.pkl") if p != keep),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in others[spare:]:
+        path.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:
@@ -152,21 +166,26 @@ def load_or_train(settings: Settings, retrain: bool = False) -> Model:
     nlp, prepare = build_language(settings, nlu_data, content)
     key = fingerprint(settings, nlu_data, content)
     cached = settings.cache_dir / f"intent-model-{key}.pkl"
-    classifier, trained = None, False
+    models, trained = None, False
     if cached.exists() and not retrain:
         try:
             with cached.open("rb") as handle:
-                classifier = pickle.load(handle)
+                models = pickle.load(handle)
         except Exception as exc:  # a truncated or foreign cache file: retrain
             log.warning("ignoring unreadable model cache %s: %s", cached, exc)
-    if classifier is None:
-        classifier = train_classifier(nlp, prepare, nlu_data.examples, settings)
+    if models is None:
+        intent_examples, urgency_examples = split_examples(settings, nlu_data.examples)
+        models = (train_classifier(nlp, prepare, intent_examples, settings),
+                  train_classifier(nlp, prepare, urgency_examples, settings) if urgency_examples else None)
         trained = True
         try:
-            _write_atomically(cached, pickle.dumps(classifier, protocol=pickle.HIGHEST_PROTOCOL))
+            _write_atomically(cached, pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL))
+            _prune(settings.cache_dir, keep=cached)
         except OSError as exc:
             log.warning("could not cache the model in %s: %s", cached.parent, exc)
+    classifier, urgency = models
     nlp.get_pipe("intent_classifier").classifier = classifier
+    nlp.get_pipe("urgency").classifier = urgency
     info = ModelInfo(key, trained, time.perf_counter() - started, len(nlu_data.examples), len(classifier.labels))
     log.info("model %s %s in %.2fs", key, "trained" if trained else "loaded", info.seconds)
     return Model(nlp, prepare, nlu_data, content, info)

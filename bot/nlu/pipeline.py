@@ -4,8 +4,9 @@
 
 1. ``fraud_entities``    amounts, phones, cards, links, accounts, apps, bodies → ``doc._.entities``
 2. ``intent_classifier`` probability of every intent                        → ``doc.cats``
-3. ``risk_cues``         risk cues from ``content/risk_cues.yml``           → ``doc._.cues``
-4. ``scam_risk``         scam type, confidence, risk level, escalation      → ``doc._.verdict``
+3. ``urgency``           probability that money/codes/cards are leaving now → ``doc._.urgency``
+4. ``risk_cues``         risk cues from ``content/risk_cues.yml``           → ``doc._.cues``
+5. ``scam_risk``         scam type, confidence, risk level, escalation      → ``doc._.verdict``
 
 Components are configured from data (lookup tables, cue rules, thresholds) so
 ``nlp.pipe_names`` shows the whole flow of a message.
@@ -25,7 +26,7 @@ from bot.nlu.cues import Cue, load_cue_rules
 from bot.nlu.entities import EntityExtractor
 from bot.nlu.risk import Assessment, assess
 
-for _name in ("entities", "scores", "cues", "verdict"):
+for _name in ("entities", "scores", "urgency", "cues", "verdict"):
     if not Doc.has_extension(_name):
         Doc.set_extension(_name, default=None)
 
@@ -41,6 +42,7 @@ class Verdict:
     scam_type: str
     confidence: float
     topic: str | None  # the scam type the message is closest to, even for questions about scams
+    scam_like: bool  # the message sets a scam scene (the cues count at their full level)
     assessment: Assessment
 
 
@@ -76,6 +78,34 @@ class IntentComponent:
                 yield doc
 
 
+class UrgencyComponent:
+    """The urgency model: is money, a code or a card leaving right now, or already gone?
+
+    Its cue complements the rules with what they cannot list: the many ways of
+    saying "I am at the bank" or "it is gone". Its evidence is the phrase that
+    weighed most.
+    """
+
+    def __init__(self, urgent: str):
+        self.urgent = urgent
+        self.classifier: IntentClassifier | None = None
+
+    def __call__(self, doc: Doc) -> Doc:
+        return next(iter(self.pipe([doc])))
+
+    def pipe(self, docs, batch_size: int = 256):
+        for batch in minibatch(docs, size=batch_size):
+            if self.classifier is None:
+                yield from batch
+                continue
+            tokens = [[t.text for t in d] for d in batch]
+            probabilities = self.classifier.to_probabilities(self.classifier.scores([d.text for d in batch], tokens))
+            column = self.classifier.labels.index(self.urgent)
+            for doc, row, toks in zip(batch, probabilities, tokens):
+                doc._.urgency = (float(row[column]), self.classifier.evidence(toks, self.urgent))
+                yield doc
+
+
 class CuesComponent:
     def __init__(self, rules_path: str):
         self.rules = load_cue_rules(Path(rules_path))
@@ -89,15 +119,14 @@ class ScamRiskComponent:
     """Decides the scam type (or not_scam/unknown) and the risk of the message."""
 
     def __init__(self, nlp: Language, scam_types: list[str], intent_types: dict[str, str],
-                 question_intents: list[str], min_type_confidence: float, promote_type_confidence: float,
-                 large_amount: float, escalate_from: str):
+                 question_intents: list[str], min_type_confidence: float, large_amount: float, escalate_from: str, urgency_threshold: float):
         self.scam_types = set(scam_types)
         self.question_intents = set(question_intents)
         self.intent_types = intent_types
         self.min_type_confidence = min_type_confidence
-        self.promote_type_confidence = promote_type_confidence
         self.large_amount = large_amount
         self.escalate_from = escalate_from
+        self.urgency_threshold = urgency_threshold
         self.rules = nlp.get_pipe("risk_cues").rules
 
     def type_of(self, intent: str) -> str:
@@ -114,18 +143,19 @@ class ScamRiskComponent:
             mass[kind] = mass.get(kind, 0.0) + p
         scam_type = max(mass, key=mass.get)
         confidence = mass[scam_type]
-        scam_probs = {t: cats.get(t, 0.0) for t in self.scam_types}
-        top_scam = max(scam_probs, key=scam_probs.get) if scam_probs else None
         if scam_type in self.scam_types and confidence < self.min_type_confidence:
             scam_type, confidence = UNKNOWN, mass.get(UNKNOWN, 0.0) + confidence
-        elif scam_type == UNKNOWN and top_scam and scam_probs[top_scam] >= self.promote_type_confidence:
-            scam_type, confidence = top_scam, scam_probs[top_scam]
         cues: list[Cue] = list(doc._.cues or [])
         big = [e for e in doc._.entities or [] if e.type == "amount" and (e.value or 0) >= self.large_amount]
         if big:
             amount = self.rules.amount_cue
             cues.append(Cue(amount.id, amount.label, big[0].text, big[0].start, big[0].end))
-        scam_like = scam_type != NOT_SCAM
+        urgency, evidence = doc._.urgency or (0.0, "")
+        if urgency >= self.urgency_threshold:
+            model = self.rules.model_cue
+            cues.append(Cue(model.id, model.label, evidence, 0, 0))
+        # A named scam type sets the scene; "unknown" only when the urgency model half agrees.
+        scam_like = scam_type in self.scam_types or (scam_type == UNKNOWN and urgency >= 0.5)
         asking = intent in self.question_intents and cats[intent] >= 0.5
         assessment = assess(cues, self.rules, scam_like, self.escalate_from, asking)
         if scam_type == NOT_SCAM and assessment.escalate:
@@ -133,7 +163,7 @@ class ScamRiskComponent:
         raw = doc._.scores or {}
         topic = max(self.scam_types, key=lambda t: raw.get(t, -9.0)) if raw and self.scam_types else None
         doc._.verdict = Verdict(intent, cats[intent], scam_type, round(min(max(confidence, 0.0), 1.0), 4),
-                                topic, assessment)
+                                topic, scam_like, assessment)
         return doc
 
 
@@ -147,16 +177,20 @@ def make_intent_classifier(nlp: Language, name: str):
     return IntentComponent()
 
 
+@Language.factory("urgency", default_config={"urgent": "urgent"})
+def make_urgency(nlp: Language, name: str, urgent: str):
+    return UrgencyComponent(urgent)
+
+
 @Language.factory("risk_cues", default_config={"rules_path": ""})
 def make_cues(nlp: Language, name: str, rules_path: str):
     return CuesComponent(rules_path)
 
 
 @Language.factory("scam_risk", default_config={
-    "scam_types": [], "intent_types": {}, "question_intents": [], "min_type_confidence": 0.35,
-    "promote_type_confidence": 0.3, "large_amount": 10000.0, "escalate_from": "high"})
+    "scam_types": [], "intent_types": {}, "question_intents": [], "min_type_confidence": 0.25,
+    "large_amount": 10000.0, "escalate_from": "high", "urgency_threshold": 0.8})
 def make_scam_risk(nlp: Language, name: str, scam_types: list, intent_types: dict, question_intents: list,
-                   min_type_confidence: float, promote_type_confidence: float,
-                   large_amount: float, escalate_from: str):
+                   min_type_confidence: float, large_amount: float, escalate_from: str, urgency_threshold: float):
     return ScamRiskComponent(nlp, scam_types, intent_types, question_intents, min_type_confidence,
-                             promote_type_confidence, large_amount, escalate_from)
+                             large_amount, escalate_from, urgency_threshold)

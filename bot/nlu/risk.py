@@ -14,7 +14,7 @@ from bot.nlu.cues import LEVELS, Cue, CueRules
 # Cues that mean money, a code or a card has left: neither "挂了" nor "拦下来了" undoes them.
 GONE = {"money_gone", "money_gone_just_now", "code_given", "card_handover"}
 # Money on its way out outweighs a "还没转" but not a "拦下来了".
-MOVING = {"money_moving"}
+MOVING = {"money_moving", "urgent_situation"}
 
 
 @dataclass(frozen=True)

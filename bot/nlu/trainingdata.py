@@ -33,6 +33,7 @@ class NluData:
     regexes: dict[str, list[str]] = field(default_factory=dict)
     synonyms: dict[str, list[str]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)  # path → SHA-256 of the bytes parsed
 
     @property
     def intents(self) -> list[str]:
@@ -72,7 +73,7 @@ def read_file(path: Path, root: Path | None = None) -> tuple[NluData, list[Probl
     data = NluData(files=[path])
     problems: list[Problem] = []
     try:
-        doc = load_yaml(path, root)
+        doc = load_yaml(path, root, data.digests)
     except InvalidFiles as exc:
         return data, exc.problems
     if doc is None:
@@ -117,6 +118,7 @@ def load_nlu(directory: Path, root: Path | None = None) -> NluData:
         data, found = read_file(path, root)
         problems.extend(found)
         merged.files.append(path)
+        merged.digests.update(data.digests)
         merged.examples.extend(data.examples)
         for source, target in ((data.lookups, merged.lookups), (data.regexes, merged.regexes),
                                (data.synonyms, merged.synonyms)):

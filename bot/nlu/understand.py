@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from spacy.tokens import Doc
 
 from bot.config import Settings
-from bot.nlu.cues import Cue
+from bot.nlu.cues import Cue, CueRules
 from bot.nlu.entities import Entity
 from bot.nlu.model import load_or_train
 from bot.nlu.normalize import Normalised
 from bot.nlu.pipeline import NOT_SCAM
+from bot.nlu.risk import Assessment, assess
 
 CLASSIFY_ENTITY_TYPES = {"amount", "phone", "bank_card", "url", "account", "app", "organization"}
 
@@ -32,7 +33,9 @@ class Understanding:
     cues: list[Cue] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
     ranking: list[tuple[str, float]] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)  # raw classifier score of every intent
     topic: str | None = None  # closest scam type, also for questions ("杀猪盘是什么意思")
+    scam_like: bool = False  # the message sets a scam scene
 
     def amount(self) -> float | None:
         """The largest amount of money mentioned, in yuan."""
@@ -59,6 +62,12 @@ class Understander:
         model = load_or_train(settings, retrain)
         self.nlp, self.prepare, self.nlu_data, self.content, self.info = (
             model.nlp, model.prepare, model.nlu_data, model.content, model.info)
+        self.cue_rules: CueRules = self.nlp.get_pipe("risk_cues").rules
+        self.intents: set[str] = set(self.nlp.get_pipe("intent_classifier").classifier.labels)
+
+    def assess(self, cues: list[Cue], scam_like: bool, asking: bool = False) -> Assessment:
+        """Risk of a set of cues, e.g. a message's cues plus those of answers earlier in the chat."""
+        return assess(cues, self.cue_rules, scam_like, self.settings.escalate_from, asking)
 
     def understand(self, text: str) -> Understanding:
         return next(self.understand_many([text]))
@@ -97,5 +106,7 @@ class Understander:
             intent=verdict.intent, intent_confidence=verdict.intent_confidence,
             scam_type=verdict.scam_type, confidence=verdict.confidence,
             risk=verdict.assessment.risk, escalate=verdict.assessment.escalate,
-            cues=list(verdict.assessment.cues), entities=entities, ranking=ranking, topic=verdict.topic,
+            cues=list(verdict.assessment.cues), entities=entities, ranking=ranking, scores=dict(doc._.scores or {}),
+            topic=verdict.topic,
+            scam_like=verdict.scam_like,
         )

@@ -1,0 +1,23 @@
+"""Assemble the bot from its parts: settings → understanding → dialogue → store."""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.dialogue.engine import Brain, Engine
+from bot.dialogue.responses import load_responses
+from bot.dialogue.stories import load_stories
+from bot.nlu.understand import Understander
+from bot.store import Store
+
+
+def build_brain(settings: Settings, understander: Understander | None = None, retrain: bool = False) -> Brain:
+    """Read nlu/, stories/ and content/ and build what understands and answers (raises on bad files)."""
+    understander = understander or Understander(settings, retrain=retrain)
+    flows = load_stories(settings.stories_dir, settings.root)
+    responses = load_responses(settings.content_dir / "responses.yml", settings.root)
+    return Brain.build(understander, flows, responses)
+
+
+def build_engine(settings: Settings, store: Store | None = None, understander: Understander | None = None) -> Engine:
+    """An engine reading nlu/, stories/ and content/ of ``settings`` and the database it names."""
+    return Engine(settings, build_brain(settings, understander), store or Store(settings.database, settings.synchronous))

@@ -1,0 +1,256 @@
+"""One engine for every channel: a message in, replies out, state saved.
+
+The flow of a message: understand (NLU) → fill slots (answers to the pending
+question, scam type, amount, risk in the context of the conversation) → predict
+actions from rules and stories → run them → save the state and the messages.
+Escalation is a safety rule, not only a story: whenever a turn reaches the
+escalation level the engine runs ``action_escalate`` even if no story says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.content import Content
+from bot.dialogue.actions import Actions, TurnContext
+from bot.dialogue.policy import Policy
+from bot.dialogue.responses import Reply, Responses
+from bot.dialogue.stories import Flows
+from bot.dialogue.tracker import Tracker
+from bot.escalations import Escalations
+from bot.nlu.cues import Cue
+from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
+from bot.nlu.understand import Understander, Understanding
+from bot.redact import mask
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+SCAM_GROUP = "describe_scam"  # in stories: any scam type from content/
+FOLLOW_UP_SLOTS = ("transferred", "still_on_call", "downloaded_app", "paid_fee", "gave_card")
+YES = {"affirm", "already_transferred", "still_on_call"}
+NO = {"deny", "hung_up"}
+# A "yes" to these questions is itself a risk cue, evaluated in the conversation's context.
+ANSWER_CUES = {"transferred": "money_gone", "paid_fee": "money_gone", "still_on_call": "still_on_call",
+               "gave_card": "card_handover", "downloaded_app": "download_app"}
+COMMANDS = {"/start": "greet", "/help": "bot_help", "/hotline": "ask_hotline", "/report": "report_number",
+            "/check": "check_number"}
+PAYLOAD = re.compile(r"^/([a-z][a-z0-9_]*)$")
+MAX_ACTIONS_PER_TURN = 8
+
+
+@dataclass(frozen=True)
+class Brain:
+    """Everything built from nlu/, stories/ and content/: swapped whole on reload."""
+
+    understander: Understander
+    flows: Flows
+    responses: Responses
+    policy: Policy
+
+    @property
+    def content(self) -> Content:
+        return self.understander.content
+
+    @classmethod
+    def build(cls, understander: Understander, flows: Flows, responses: Responses) -> "Brain":
+        return cls(understander, flows, responses, Policy(flows, {SCAM_GROUP: set(understander.content.scams)}))
+
+
+@dataclass
+class TurnResult:
+    replies: list[Reply]
+    understanding: Understanding
+    escalation_id: int | None = None
+    actions: list[str] = field(default_factory=list)
+    slots: dict = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, settings: Settings, brain: Brain, store: Store):
+        self.settings = settings
+        self.brain = brain  # replaced atomically by reload(); a turn keeps the brain it started with
+        self.store = store
+        self.escalations = Escalations(store)
+        self.actions = Actions(self)
+        self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
+        self._locks_guard = threading.Lock()
+
+    # Shortcuts to the current brain (a turn uses ctx.brain instead).
+    @property
+    def content(self) -> Content:
+        return self.brain.content
+
+    @property
+    def responses(self) -> Responses:
+        return self.brain.responses
+
+    @property
+    def understander(self) -> Understander:
+        return self.brain.understander
+
+    def swap(self, brain: Brain) -> Brain:
+        """Start using a new brain for the next turns; returns the old one."""
+        old, self.brain = self.brain, brain
+        return old
+        self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
+        self._locks_guard = threading.Lock()
+
+    # --- public -----------------------------------------------------------------------------
+
+    def handle(self, channel: str, user_id: str, text: str | None, contact: str = "") -> TurnResult:
+        """Process one message (or button payload such as "/affirm") and return the bot's replies."""
+        key = f"{channel}:{user_id}"
+        brain = self.brain
+        with self._lock(key):
+            tracker = self._load(key)
+            understanding = self._understand(brain, text or "")
+            if not understanding.normalised.strip():
+                understanding.intent = "empty"  # nothing readable: the fallback answers
+            ctx = TurnContext(brain, tracker, understanding, channel, str(user_id), contact=contact)
+            self._fill_slots(ctx)
+            tracker.record("intent", understanding.intent)
+            executed = self._run_policy(ctx)
+            tracker.updated_at = time.time()
+            self._save(ctx, text or "")
+            return TurnResult(ctx.replies, understanding, ctx.escalation_id, executed, dict(tracker.slots))
+
+    def unreadable(self, channel: str, user_id: str, kind: str) -> TurnResult:
+        """A sticker, photo, voice note or file: say what we can read, keep the state."""
+        understanding = Understanding(text="", normalised="")
+        reply = self.responses.render("utter_unreadable", self.actions.values(self.brain, Tracker(f"{channel}:{user_id}")))
+        self.store.save_turn(f"{channel}:{user_id}", channel, str(user_id), self._load(f"{channel}:{user_id}").to_json(),
+                             [{"direction": "in", "text": f"[{kind}]", "intent": "unreadable"},
+                              {"direction": "out", "text": reply.text}])
+        return TurnResult([reply], understanding)
+
+    def reset(self, channel: str, user_id: str) -> None:
+        """Forget the dialogue state of a user (the messages stay in the log)."""
+        with self.store.transaction() as db:
+            db.execute("delete from conversations where key = ?", [f"{channel}:{user_id}"])
+
+    def summary(self, ctx: TurnContext) -> str:
+        """A short redacted summary of the chat for the duty desk."""
+        rows = self.store.query(
+            "select text from messages where key = :k and direction = 'in' order by id desc limit 3",
+            {"k": ctx.tracker.key})
+        texts = [r["text"] for r in reversed(rows)] + [ctx.understanding.text]
+        joined = " / ".join(t.strip() for t in texts if t and t.strip())
+        return mask(joined[-400:])
+
+    # --- steps ------------------------------------------------------------------------------
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            lock = self._locks.pop(key, None) or threading.Lock()
+            self._locks[key] = lock
+            while len(self._locks) > 10_000:
+                self._locks.popitem(last=False)
+            return lock
+
+    def _load(self, key: str) -> Tracker:
+        state = self.store.load_state(key)
+        tracker = Tracker.from_json(key, state) if state else Tracker(key)
+        if state and time.time() - tracker.updated_at > self.settings.session_expiry_minutes * 60:
+            tracker = Tracker(key)  # an old conversation: start afresh
+        return tracker
+
+    def _understand(self, brain: Brain, text: str) -> Understanding:
+        command = text.strip().split(maxsplit=1)[0].split("@")[0] if text.strip().startswith("/") else ""
+        if command in COMMANDS:
+            return Understanding(text=text, normalised=text, intent=COMMANDS[command])
+        match = PAYLOAD.match(text.strip())
+        if match and (match.group(1) in brain.content.scams or match.group(1) in brain.understander.intents):
+            intent = match.group(1)
+            scam_type = intent if intent in brain.content.scams else NOT_SCAM
+            return Understanding(text=text, normalised=text, intent=intent, scam_type=scam_type,
+                                 topic=scam_type if scam_type != NOT_SCAM else None,
+                                 scam_like=scam_type != NOT_SCAM)
+        return brain.understander.understand(text)
+
+    def _fill_slots(self, ctx: TurnContext) -> None:
+        """Slots from this message, read in the context of the conversation."""
+        u, slots, brain = ctx.understanding, ctx.tracker.slots, ctx.brain
+        asked = slots.get("asked")
+        extra: list[Cue] = []
+        answer = None
+        if asked in FOLLOW_UP_SLOTS:
+            if u.intent in YES:
+                answer = True
+            elif u.intent in NO:
+                answer = False
+        if asked in FOLLOW_UP_SLOTS and answer is not None:
+            slots[asked] = answer
+            ctx.answered = (asked, answer)
+            if answer and asked in ANSWER_CUES:
+                extra.append(self._cue(brain, ANSWER_CUES[asked], u.text))
+        if u.intent == "already_transferred":
+            slots["transferred"] = True
+            extra.append(self._cue(brain, "money_gone", u.text))
+        elif u.intent == "still_on_call":
+            slots["still_on_call"] = True
+            extra.append(self._cue(brain, "still_on_call", u.text))
+        elif u.intent == "hung_up":
+            slots["still_on_call"] = False
+        if u.intent in brain.content.scams:
+            slots["scam_type"] = u.intent
+        elif u.scam_type in brain.content.scams:
+            slots["scam_type"] = u.scam_type
+        amount = u.amount()
+        if amount:
+            slots["amount"] = max(amount, slots.get("amount") or 0)
+        if asked == "clarify" or u.intent not in YES | NO:
+            slots["asked"] = None
+        elif answer is not None:
+            slots["asked"] = None
+        in_scam = u.scam_like or bool(slots.get("scam_type"))
+        cues = [c for c in u.cues if c.id not in {e.id for e in extra}] + extra
+        assessment = brain.understander.assess(cues, scam_like=in_scam,
+                                              asking=u.intent in self.settings.question_intents)
+        ctx.cues = list(assessment.cues)
+        slots["risk"] = assessment.risk
+        slots["danger"] = assessment.escalate
+
+    @staticmethod
+    def _cue(brain: Brain, cue_id: str, text: str) -> Cue:
+        rule = brain.understander.cue_rules.by_id[cue_id]
+        return Cue(rule.id, rule.label, text.strip()[:40], 0, 0)
+
+    def _run_policy(self, ctx: TurnContext) -> list[str]:
+        tracker, executed, policy = ctx.tracker, [], ctx.brain.policy
+        first = policy.predict(tracker)
+        if tracker.slots.get("danger") and (first is None or first[0] != "action_escalate"):
+            self._execute("action_escalate", ctx, executed)  # safety rule: never lose an escalation
+        elif first is None:
+            if ctx.understanding.intent == UNKNOWN or ctx.understanding.scam_type == UNKNOWN:
+                self._execute("action_clarify", ctx, executed)
+            elif ctx.understanding.scam_type in ctx.brain.content.scams:
+                self._execute("action_warn", ctx, executed)
+            else:
+                self._execute("action_default_fallback", ctx, executed)
+        while len(executed) < MAX_ACTIONS_PER_TURN:
+            prediction = policy.predict(tracker)
+            if prediction is None or prediction[0] in executed:
+                break
+            self._execute(prediction[0], ctx, executed)
+        return executed
+
+    def _execute(self, name: str, ctx: TurnContext, executed: list[str]) -> None:
+        self.actions.run(name, ctx)
+        ctx.tracker.record("action", name)
+        executed.append(name)
+
+    def _save(self, ctx: TurnContext, text: str) -> None:
+        u = ctx.understanding
+        messages = [{"direction": "in", "text": text, "intent": u.intent, "scam_type": u.scam_type,
+                     "risk": ctx.tracker.slots.get("risk"), "escalate": int(bool(ctx.tracker.slots.get("danger")))}]
+        messages += [{"direction": "out", "text": r.text, "intent": r.kind} for r in ctx.replies]
+        self.store.save_turn(ctx.tracker.key, ctx.channel, ctx.user_id, ctx.tracker.to_json(), messages)
+        log.info("turn %s intent=%s type=%s risk=%s actions=%s text=%s", ctx.tracker.key, u.intent, u.scam_type,
+                 ctx.tracker.slots.get("risk"), [r.kind for r in ctx.replies], mask(text)[:80])

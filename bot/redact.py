@@ -1,0 +1,35 @@
+"""Mask personal data before it reaches alerts, summaries and logs.
+
+Phone numbers keep their first three and last four digits (138****5678), bank
+cards their first and last four, ID numbers (身份证号) their first six and last
+four; house numbers in addresses (12号楼3单元502室) are starred. The full text
+stays only in the conversation store, which is purged after its retention period.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ID = re.compile(r"(?<![\dA-Za-z])([1-9]\d{5})(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}([\dXx])(?![\dA-Za-z])")
+_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){15,18}(?![ -]?\d)")
+_MOBILE = re.compile(r"(?<!\d)(\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[\s-]?(\d{3,4})(\d{4})(?!\d)")
+_ADDRESS = re.compile(r"(\d+|[一二三四五六七八九十百]+)(?=\s*(?:号楼|号院|号|栋|幢|单元|室|楼|弄|层|组))")
+_ACCOUNT = re.compile(r"((?:QQ|qq|微信|VX|vx|wx|支付宝)(?:号|账号)?\s*[:：是为]?\s*)([A-Za-z0-9_\-@.]{5,})")
+
+
+def _mask_card(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return f"{digits[:4]} **** **** {digits[-4:]}"
+
+
+def mask(text: str) -> str:
+    """``text`` with phone, card, ID, account and house numbers masked."""
+    if not text:
+        return text
+    text = _ID.sub(lambda m: f"{m.group(1)}********{m.group(0)[-4:]}", text)
+    text = _CARD.sub(_mask_card, text)
+    text = _MOBILE.sub(lambda m: f"{m.group(2)}****{m.group(4)}", text)
+    text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
+    text = _ACCOUNT.sub(lambda m: m.group(1) + m.group(2)[:2] + "****", text)
+    return _ADDRESS.sub(lambda m: "*" * min(len(m.group(1)), 3), text)

@@ -1,0 +1,138 @@
+"""Run the bot as a service: web chat always, Telegram when ``TELEGRAM_BOT_TOKEN`` is set.
+
+Everything shares one asyncio event loop (tornado for HTTP, python-telegram-bot for
+Telegram). Telegram runs by long polling, or by webhook when
+``TELEGRAM_WEBHOOK_URL`` is set: Telegram's secret-token header
+(``TELEGRAM_WEBHOOK_SECRET``) is checked on every webhook request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import secrets
+import signal
+from dataclasses import dataclass
+
+import tornado.web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.channels.telegram import ResidentBot, build_application
+from bot.channels.web import WebChannel
+from bot.config import Settings
+from bot.dialogue.engine import Engine
+
+log = logging.getLogger(__name__)
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+@dataclass
+class TelegramConfig:
+    token: str
+    base_url: str | None
+    webhook_url: str | None
+    webhook_secret: str
+
+    @classmethod
+    def from_env(cls) -> "TelegramConfig | None":
+        token = os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+        if not token:
+            return None
+        return cls(token=token, base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
+                   webhook_url=os.environ.get("TELEGRAM_WEBHOOK_URL") or None,
+                   webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or secrets.token_urlsafe(24))
+
+
+class WebhookHandler(tornado.web.RequestHandler):
+    """Telegram's webhook: only requests carrying our secret token are accepted."""
+
+    def initialize(self, app: Application, secret: str):
+        self.app, self.secret = app, secret
+
+    async def post(self):
+        given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            log.warning("webhook request with a wrong secret token from %s", self.request.remote_ip)
+            self.set_status(403)
+            return self.finish({"error": "forbidden"})
+        try:
+            update = Update.de_json(json.loads(self.request.body), self.app.bot)
+        except (ValueError, TypeError, KeyError):
+            self.set_status(400)
+            return self.finish({"error": "not an update"})
+        await self.app.update_queue.put(update)
+        self.finish({"ok": True})
+
+
+class Service:
+    """The running bot: channels around one engine."""
+
+    def __init__(self, settings: Settings, engine: Engine, telegram: TelegramConfig | None, web: bool = True):
+        self.settings, self.engine, self.telegram_config, self.web_enabled = settings, engine, telegram, web
+        self.telegram: Application | None = None
+        self.server = None
+        self.stopping = asyncio.Event()
+        self.port: int | None = None
+
+    def routes(self) -> list:
+        """Extra HTTP routes (the Telegram webhook) besides the web chat."""
+        routes = []
+        if self.telegram and self.telegram_config.webhook_url:
+            routes.append((WEBHOOK_PATH, WebhookHandler, {"app": self.telegram,
+                                                          "secret": self.telegram_config.webhook_secret}))
+        return routes
+
+    async def start(self) -> None:
+        if self.telegram_config:
+            self.telegram = build_application(self.telegram_config.token, self.telegram_config.base_url)
+            ResidentBot(self.engine).register(self.telegram)
+            await self.telegram.initialize()
+            await self.telegram.start()
+            if self.telegram_config.webhook_url:
+                await self.telegram.bot.set_webhook(self.telegram_config.webhook_url,
+                                                    secret_token=self.telegram_config.webhook_secret,
+                                                    allowed_updates=Update.ALL_TYPES)
+            else:
+                await self.telegram.bot.delete_webhook()
+                await self.telegram.updater.start_polling(poll_interval=0.0, timeout=10,
+                                                          allowed_updates=Update.ALL_TYPES,
+                                                          bootstrap_retries=-1)
+        if self.web_enabled or (self.telegram_config and self.telegram_config.webhook_url):
+            web = WebChannel(self.engine)
+            app = web.application(self.routes()) if self.web_enabled else tornado.web.Application(self.routes())
+            self.server = app.listen(self.settings.web_port, self.settings.web_host, max_body_size=64 * 1024)
+            self.port = next(iter(self.server._sockets.values())).getsockname()[1]
+            log.info("web chat on http://%s:%s/", self.settings.web_host, self.port)
+
+    async def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+        if self.telegram:
+            if self.telegram.updater and self.telegram.updater.running:
+                await self.telegram.updater.stop()
+            await self.telegram.stop()
+            await self.telegram.shutdown()
+
+    async def run_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await self.start()
+        try:
+            await self.stopping.wait()
+        finally:
+            await self.stop()
+
+
+def run(settings: Settings, engine: Engine, web: bool = True, telegram_required: bool = False) -> int:
+    telegram = TelegramConfig.from_env()
+    if telegram_required and telegram is None:
+        log.error("TELEGRAM_BOT_TOKEN is not set")
+        print("请设置环境变量 TELEGRAM_BOT_TOKEN / set TELEGRAM_BOT_TOKEN", flush=True)
+        return 2
+    asyncio.run(Service(settings, engine, telegram, web).run_forever())
+    return 0

@@ -1,0 +1,125 @@
+"""Everything the bot keeps, in one SQLite file (sqlite-utils, WAL mode).
+
+Tables: ``users``, ``conversations`` (dialogue state), ``messages`` (full text,
+purged after the retention period), ``escalations`` with ``escalation_events``
+(the duty desk's queue and its history) and ``outbox`` (staff alerts waiting to
+be delivered). The schema evolves through sqlite-utils migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("fanzha-bot")
+
+
+def now() -> str:
+    """UTC time as SQLite likes it: ``2026-11-29 17:30:00``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ago(**delta) -> str:
+    return (datetime.now(timezone.utc) - timedelta(**delta)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db["users"].create({"key": str, "channel": str, "user_id": str, "first_seen": str, "last_seen": str},
+                       pk="key", if_not_exists=True)
+    db["conversations"].create({"key": str, "channel": str, "user_id": str, "state": str, "updated_at": str},
+                               pk="key", if_not_exists=True)
+    db["messages"].create({"id": int, "key": str, "channel": str, "user_id": str, "direction": str, "text": str,
+                           "intent": str, "scam_type": str, "risk": str, "escalate": int, "created_at": str},
+                          pk="id", if_not_exists=True)
+    db["messages"].create_index(["created_at"], if_not_exists=True)
+    db["messages"].create_index(["key", "id"], if_not_exists=True)
+    db["escalations"].create({
+        "id": int, "created_at": str, "channel": str, "chat_id": str, "scam_type": str, "risk": str,
+        "cues": str, "amount": float, "summary": str, "status": str, "updated_at": str, "assignee": str,
+        "contact": str, "note": str, "source": str, "claimed_at": str, "resolved_at": str,
+    }, pk="id", not_null=["created_at", "channel", "chat_id", "status"], defaults={"status": "open"},
+        if_not_exists=True)
+    db["escalations"].create_index(["status"], if_not_exists=True)
+    db["escalations"].create_index(["channel", "chat_id"], if_not_exists=True)
+    db["escalation_events"].create({"id": int, "escalation_id": int, "at": str, "actor": str, "action": str,
+                                    "status": str, "note": str}, pk="id", foreign_keys=[("escalation_id", "escalations")],
+                                   if_not_exists=True)
+    db["outbox"].create({"id": int, "kind": str, "escalation_id": int, "chat_id": str, "payload": str,
+                         "created_at": str, "attempts": int, "next_attempt_at": str, "delivered_at": str,
+                         "last_error": str, "message_id": int}, pk="id", defaults={"attempts": 0},
+                        if_not_exists=True)
+    db["outbox"].create_index(["delivered_at", "next_attempt_at"], if_not_exists=True)
+
+
+class Store:
+    """A thread-safe handle on the bot's SQLite database."""
+
+    def __init__(self, path: Path | str, synchronous: str = "NORMAL"):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        self.db = Database(conn)
+        self.lock = threading.RLock()
+        if str(path) != ":memory:":
+            self.db.enable_wal()
+        self.db.execute(f"PRAGMA synchronous={synchronous}")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        with self.lock:
+            migrations.apply(self.db)
+
+    @contextmanager
+    def transaction(self):
+        """One atomic write: everything inside commits together or not at all."""
+        with self.lock, self.db.atomic():
+            yield self.db
+
+    def query(self, sql: str, params=None) -> list[dict]:
+        with self.lock:
+            return list(self.db.query(sql, params or {}))
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    # --- conversations -------------------------------------------------------------------
+
+    def load_state(self, key: str) -> dict | None:
+        rows = self.query("select state from conversations where key = :key", {"key": key})
+        return json.loads(rows[0]["state"]) if rows else None
+
+    def save_turn(self, key: str, channel: str, user_id: str, state: dict, messages: list[dict]) -> None:
+        """Save the dialogue state and the turn's messages in one transaction."""
+        stamp = now()
+        with self.transaction() as db:
+            db["conversations"].upsert({"key": key, "channel": channel, "user_id": user_id,
+                                        "state": json.dumps(state, ensure_ascii=False), "updated_at": stamp},
+                                       pk="key")
+            for message in messages:
+                db["messages"].insert({"key": key, "channel": channel, "user_id": user_id, "created_at": stamp,
+                                       **message})
+
+    def touch_user(self, channel: str, user_id: str) -> bool:
+        """Record that a user wrote; True the first time."""
+        key, stamp = f"{channel}:{user_id}", now()
+        with self.transaction() as db:
+            existing = list(db.query("select 1 from users where key = :key", {"key": key}))
+            if existing:
+                db.execute("update users set last_seen = ? where key = ?", [stamp, key])
+                return False
+            db["users"].insert({"key": key, "channel": channel, "user_id": user_id, "first_seen": stamp,
+                                "last_seen": stamp})
+            return True
+
+    def expire_conversations(self, older_than_minutes: float) -> int:
+        """Forget dialogue states idle for longer than the expiry time."""
+        with self.transaction() as db:
+            cursor = db.execute("delete from conversations where updated_at < ?", [ago(minutes=older_than_minutes)])
+            return cursor.rowcount

@@ -1,0 +1,189 @@
+"""A local fake of the Telegram Bot API over HTTP (127.0.0.1), for end-to-end tests.
+
+It speaks enough of the Bot API for python-telegram-bot's real ``Application``:
+getMe, getUpdates (long polling), sendMessage, editMessageText,
+editMessageReplyMarkup, answerCallbackQuery, setWebhook/deleteWebhook, sendVoice,
+sendDocument and the like. Tests push updates in, read what the bot sent, and can
+make a method fail with 500 or 429 (with retry_after) to test resilience.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from email.parser import BytesParser
+from email.policy import default as email_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+BOT = {"id": 777000111, "is_bot": True, "first_name": "反诈助手", "username": "fanzha_test_bot",
+       "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+
+
+class FakeTelegram:
+    def __init__(self, token: str = "123456:TEST-TOKEN"):
+        self.token = token
+        self.lock = threading.Condition()
+        self.updates: list[dict] = []
+        self.update_ids = itertools.count(1)
+        self.message_ids = itertools.count(1000)
+        self.calls: list[tuple[str, dict]] = []
+        self.failures: dict[str, list[tuple[int, int]]] = {}  # method -> [(status, retry_after)]
+        self.down = False  # every request fails with 500 while True
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/bot"
+
+    def start(self) -> "FakeTelegram":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- test side -----------------------------------------------------------------------------
+
+    def push(self, update: dict) -> None:
+        with self.lock:
+            update["update_id"] = next(self.update_ids)
+            self.updates.append(update)
+            self.lock.notify_all()
+
+    def push_message(self, chat_id: int, text: str, user_id: int | None = None, chat_type: str = "private",
+                     **extra) -> int:
+        message_id = next(self.message_ids)
+        user = {"id": user_id or chat_id, "is_bot": False, "first_name": "居民"}
+        message = {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": chat_type},
+                   "from": user, **extra}
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        self.push({"message": message})
+        return message_id
+
+    def push_callback(self, chat_id: int, data: str, user_id: int | None = None, message_id: int = 1) -> None:
+        user = {"id": user_id or chat_id, "is_bot": False, "first_name": "居民"}
+        message = {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
+                   "from": BOT, "text": "…"}
+        self.push({"callback_query": {"id": str(next(self.message_ids)), "from": user, "chat_instance": "1",
+                                      "message": message, "data": data}})
+
+    def fail(self, method: str, status: int = 500, times: int = 1, retry_after: int = 1) -> None:
+        with self.lock:
+            self.failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def sent(self, chat_id: int | str | None = None, method: str = "sendMessage") -> list[dict]:
+        with self.lock:
+            return [p for m, p in self.calls if m == method and (chat_id is None or str(p.get("chat_id")) == str(chat_id))]
+
+    def wait_for(self, predicate, timeout: float = 15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.05)
+        raise AssertionError("timed out waiting for the bot")
+
+    # --- server side ---------------------------------------------------------------------------
+
+    def _respond(self, method: str, params: dict):
+        with self.lock:
+            if self.down:
+                return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
+            queue = self.failures.get(method)
+            if queue:
+                status, retry_after = queue.pop(0)
+                if status == 429:
+                    return 429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry later",
+                                 "parameters": {"retry_after": retry_after}}
+                return status, {"ok": False, "error_code": status, "description": "Internal Server Error"}
+            if method != "getUpdates":
+                self.calls.append((method, params))
+        if method == "getMe":
+            return 200, {"ok": True, "result": BOT}
+        if method == "getUpdates":
+            return 200, {"ok": True, "result": self._poll(params)}
+        if method in ("sendMessage", "sendVoice", "sendDocument", "sendPhoto", "sendAudio"):
+            chat_id = params.get("chat_id")
+            message = {"message_id": next(self.message_ids), "date": int(time.time()),
+                       "chat": {"id": int(chat_id) if str(chat_id).lstrip("-").isdigit() else chat_id,
+                                "type": "private"}, "from": BOT}
+            if "text" in params:
+                message["text"] = params["text"]
+            return 200, {"ok": True, "result": message}
+        if method in ("editMessageText", "editMessageReplyMarkup"):
+            return 200, {"ok": True, "result": {"message_id": int(params.get("message_id") or 1),
+                                                "date": int(time.time()), "chat": {"id": int(params.get("chat_id") or 0),
+                                                                                   "type": "private"},
+                                                "text": params.get("text", "…")}}
+        return 200, {"ok": True, "result": True}
+
+    def _poll(self, params: dict) -> list[dict]:
+        offset = int(params.get("offset") or 0)
+        timeout = float(params.get("timeout") or 0)
+        deadline = time.monotonic() + min(timeout, 2.0)
+        with self.lock:
+            while True:
+                self.updates = [u for u in self.updates if u["update_id"] >= offset]
+                if self.updates or time.monotonic() >= deadline:
+                    return list(self.updates[:100])
+                self.lock.wait(max(0.0, deadline - time.monotonic()))
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.do_POST()
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = self.path.split("?")[0]
+                prefix = f"/bot{fake.token}/"
+                if not path.startswith(prefix):
+                    return self._send(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+                method = path[len(prefix):]
+                status, payload = fake._respond(method, self._params(body))
+                self._send(status, payload)
+
+            def _params(self, body: bytes) -> dict:
+                kind = self.headers.get("Content-Type", "")
+                if kind.startswith("application/json"):
+                    return json.loads(body or b"{}")
+                if kind.startswith("multipart/form-data"):
+                    message = BytesParser(policy=email_policy).parsebytes(
+                        f"Content-Type: {kind}\r\n\r\n".encode() + body)
+                    params = {}
+                    for part in message.iter_parts():
+                        name = part.get_param("name", header="content-disposition")
+                        if part.get_filename():
+                            params[name] = {"filename": part.get_filename(), "bytes": len(part.get_payload(decode=True))}
+                        else:
+                            params[name] = part.get_content()
+                    return params
+                return {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
+
+            def _send(self, status: int, payload: dict):
+                data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler

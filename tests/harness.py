@@ -1,0 +1,54 @@
+"""Run the real bot service in a thread: Telegram against the fake Bot API, and/or the web chat."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from bot.app import build_engine
+from bot.service import Service, TelegramConfig
+from bot.store import Store
+
+
+class RunningBot:
+    """The service in a thread with its own event loop; stop() shuts it down cleanly."""
+
+    def __init__(self, settings, fake, db_path, understander, webhook_url=None, secret="s3cret", web=False):
+        self.store = Store(db_path)
+        self.engine = build_engine(settings, self.store, understander)
+        config = None
+        if fake is not None:
+            config = TelegramConfig(token=fake.token, base_url=fake.base_url, webhook_url=webhook_url,
+                                    webhook_secret=secret)
+        self.service = Service(settings, self.engine, config, web=web)
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        except BaseException as exc:  # surfaced to the test
+            self.error = exc
+            self.ready.set()
+
+    async def _main(self):
+        self.service.stopping = asyncio.Event()
+        await self.service.start()
+        self.ready.set()
+        await self.service.stopping.wait()
+        await self.service.stop()
+
+    def start(self) -> "RunningBot":
+        self.thread.start()
+        self.ready.wait(30)
+        if self.error:
+            raise self.error
+        return self
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.service.stopping.set)
+        self.thread.join(30)
+        self.store.close()

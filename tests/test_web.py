@@ -1,0 +1,89 @@
+"""The web chat: its JSON API, the no-JavaScript form, and the page in real headless Chromium."""
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+
+from tests.harness import RunningBot
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_REQUIRED = os.environ.get("BOT_REQUIRE_BROWSER") == "1"
+
+
+@pytest.fixture()
+def web(settings, tmp_path, understander):
+    running = RunningBot(replace(settings, web_port=0), None, tmp_path / "bot.db", understander, web=True).start()
+    running.url = f"http://127.0.0.1:{running.service.port}"
+    yield running
+    running.stop()
+
+
+def post(url, body: bytes, content_type="application/json"):
+    request = urllib.request.Request(url, body, {"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            return response.status, response.read().decode("utf-8")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8")
+
+
+def test_api_answers_a_scam_report(web):
+    status, body = post(web.url + "/api/messages",
+                        json.dumps({"user": "u1", "text": "有人自称公安局的，让我把存款转到安全账户，我正在去银行"}).encode())
+    data = json.loads(body)
+    assert status == 200 and "值班民警" in body  # UTF-8, not \\u-escaped
+    assert data["scam_type"] == "fake_police" and data["risk"] in ("high", "urgent")
+    assert isinstance(data["escalation_id"], int) and data["replies"][0]["urgent"] is True
+
+
+@pytest.mark.parametrize("body,status", [
+    (b"not json", 400), (b"[1,2]", 400), (json.dumps({"text": "你好"}).encode(), 400),
+    (json.dumps({"user": "u1"}).encode(), 400), (json.dumps({"user": "bad user!", "text": "x"}).encode(), 400),
+])
+def test_api_rejects_bad_requests_with_a_clear_answer(web, body, status):
+    code, text = post(web.url + "/api/messages", body)
+    assert code == status and "error" in json.loads(text)
+
+
+def test_api_floods_get_429_and_huge_bodies_413(web):
+    codes = [post(web.url + "/api/messages", json.dumps({"user": "flood", "text": "你好"}).encode())[0]
+             for _ in range(14)]
+    assert codes[:10] == [200] * 10 and 429 in codes, codes
+    try:  # tornado refuses a body over the limit with 400 and closes the connection
+        code, _ = post(web.url + "/api/messages", b"x" * 200_000)
+        assert code in (400, 413)
+    except (ConnectionResetError, urllib.error.URLError):
+        pass
+    assert post(web.url + "/api/messages", json.dumps({"user": "after", "text": "你好"}).encode())[0] == 200
+
+
+def test_form_works_without_javascript(web):
+    code, html = post(web.url + "/chat", "text=反诈热线是多少".encode(), "application/x-www-form-urlencoded")
+    assert code == 200 and 'href="tel:96110"' in html and "全国反诈专线" in html
+
+
+@pytest.mark.skipif(CHROMIUM is None and not BROWSER_REQUIRED, reason="Debian's chromium is installed by .ci/run")
+def test_page_in_headless_chromium(web, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync", "--disable-quic"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(web.url + "/")
+        assert page.title() == "反诈助手"
+        page.fill("#text", "客服说我开通了百万保障，不关闭每个月都要扣费")
+        page.click("#go")
+        page.wait_for_selector(".msg.bot >> text=冒充电商物流客服", timeout=20_000)
+        assert page.locator(".msg.bot a.tel[href='tel:96110']").count() >= 1
+        page.click(".msg.bot .buttons button >> nth=0")  # "还在通话"
+        page.wait_for_selector(".msg.bot.urgent", timeout=20_000)
+        assert "110" in page.inner_text(".msg.bot.urgent")
+        page.screenshot(path=str(tmp_path / "web.png"), full_page=True)
+        browser.close()
