@@ -112,8 +112,49 @@ def measure(settings: Settings, count: int) -> dict:
     }
 
 
+def stream(settings: Settings, count: int) -> dict:
+    """Pipe ``count`` lines through ``python -m bot classify`` and watch its memory."""
+    messages = _messages(settings, 2000)
+    env = dict(os.environ, BOT_CONFIG=str(settings.root / "config.yml"))
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "classify"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+
+    def rss() -> float:
+        with open(f"/proc/{proc.pid}/status") as status:
+            return next(int(l.split()[1]) for l in status if l.startswith("VmRSS")) / 1024
+
+    import threading
+
+    answered = [0]
+
+    def read():
+        for _ in proc.stdout:
+            answered[0] += 1
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    started = time.perf_counter()
+    samples = []
+    step = max(count // 10, 1)
+    for index in range(count):
+        proc.stdin.write((messages[index % len(messages)].replace("\n", " ") + "\n").encode())
+        if index % step == step - 1:
+            proc.stdin.flush()
+            while answered[0] < index - 5000:
+                time.sleep(0.01)
+            samples.append(round(rss(), 1))
+    proc.stdin.close()
+    reader.join()
+    proc.wait()
+    elapsed = time.perf_counter() - started
+    return {"lines": count, "answered": answered[0], "seconds": round(elapsed, 1),
+            "lines_per_s": round(count / elapsed, 1), "rss_mb_every_10_percent": samples}
+
+
 def run(settings: Settings, args) -> int:
-    if getattr(args, "conversations", False):
+    if getattr(args, "stream", 0):
+        figures = stream(settings, args.stream)
+    elif getattr(args, "conversations", False):
         from bot.dialogue.bench import run_conversations
 
         figures = run_conversations(settings, args)

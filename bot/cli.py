@@ -191,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conversations", action="store_true",
                    help="instead: simultaneous multi-turn conversations through the whole engine")
     p.add_argument("--users", type=int, default=1000, help="simultaneous conversations (default 1000)")
+    p.add_argument("--stream", type=int, default=0, metavar="N",
+                   help="instead: pipe N lines through 'classify' and sample its memory (e.g. 100000)")
     p.add_argument("--rounds", type=int, default=2, help="how many times to run them all (default 2)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)

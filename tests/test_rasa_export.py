@@ -20,7 +20,9 @@ def load(path):
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def test_export_has_every_file_and_valid_structure(exported, understander):
+def test_export_has_every_file_and_valid_structure(exported, understander, settings):
+    from bot.nlu.model import split_examples
+
     for name in ("domain.yml", "config.yml", "data/nlu.yml", "data/stories.yml", "data/rules.yml"):
         assert (exported / name).exists(), name
     domain, config, nlu = load(exported / "domain.yml"), load(exported / "config.yml"), load(exported / "data/nlu.yml")
@@ -33,7 +35,14 @@ def test_export_has_every_file_and_valid_structure(exported, understander):
     assert intents == set(domain["intents"])
     assert set(understander.content.scams) <= intents and {"greet", "not_scam", "unknown"} <= intents
     examples = sum(len(item["examples"].splitlines()) for item in nlu["nlu"] if "intent" in item)
-    assert examples == len(understander.nlu_data.examples)
+    dialogue_examples, urgency_examples = split_examples(settings, understander.nlu_data.examples)
+    assert examples == len(dialogue_examples) and urgency_examples  # urgency data trains our own model only
+    assert "urgent" not in intents
+    rules = load(exported / "data/rules.yml")["rules"]
+    warn = next(r for r in rules if r["rule"].startswith("a described scam"))
+    assert {o["intent"] for o in warn["steps"][0]["or"]} == set(understander.content.scams)
+    assert {"danger", "asked", "scam_type"} <= set(domain["slots"]) and "action_escalate" in domain["actions"]
+    assert "utter_hotline" in domain["responses"] and "{" not in domain["responses"]["utter_hotline"][0]["text"]
     assert all(line.startswith("- ") for item in nlu["nlu"] for line in item["examples"].splitlines())
     for scam in understander.content.scams:
         assert domain["responses"][f"utter_warn_{scam}"][0]["text"]

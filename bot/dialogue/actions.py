@@ -49,16 +49,13 @@ class TurnContext:
 class Actions:
     """Runs actions by name for the engine."""
 
+    PYTHON_ACTIONS = ("action_warn", "action_explain", "action_clarify", "action_escalate", "action_answer",
+                      "action_default_fallback")
+
     def __init__(self, engine):
         self.engine = engine
-        self.python: dict[str, Callable[[TurnContext], None]] = {
-            "action_warn": self.warn,
-            "action_explain": self.explain,
-            "action_clarify": self.clarify,
-            "action_escalate": self.escalate,
-            "action_answer": self.answer,
-            "action_default_fallback": self.fallback,
-        }
+        self.python: dict[str, Callable[[TurnContext], None]] = dict(zip(self.PYTHON_ACTIONS, (
+            self.warn, self.explain, self.clarify, self.escalate, self.answer, self.fallback)))
 
     def names(self, brain: "Brain") -> set[str]:
         return set(self.python) | brain.responses.names()

@@ -53,7 +53,7 @@ class _Block:
     def __init__(self, vocabulary: dict[str, int], idf: np.ndarray, weights: np.ndarray):
         self.vocabulary = vocabulary
         self.idf = idf.astype(np.float64)
-        self.weights = np.ascontiguousarray(weights, dtype=np.float64)  # (features, labels)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # (features, labels)
 
     def strongest(self, features: list[str], column: int) -> str | None:
         """The feature that pushes hardest towards label ``column`` (for explanations)."""

@@ -9,10 +9,13 @@ word. Replacements keep the length, so offsets into the original stay valid.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from itertools import product
+from pathlib import Path
 
 _TONES = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ", "aaaaeeeeiiiioooouuuuvvvvvnnnm")
 _HAN = re.compile(r"^[\u4e00-\u9fff]+$")
@@ -22,10 +25,19 @@ _FUNCTION_CHARS = set("的地得了着过吗呢吧啊呀是在有和与就也都
 
 @lru_cache(maxsize=1)
 def _readings() -> dict[int, tuple[str, ...]]:
-    from pypinyin.pinyin_dict import pinyin_dict  # only the single-character table
+    """Toneless readings of every character, from pypinyin's single-character table.
 
-    return {code: tuple(sorted({r.translate(_TONES) for r in value.split(",")}))
-            for code, value in pinyin_dict.items()}
+    The table is read from its file without importing the ``pypinyin`` package,
+    whose import also loads a phrase dictionary of about 50 MB we do not need.
+    """
+    spec = importlib.util.find_spec("pypinyin")
+    table = json.loads(Path(spec.origin).with_name("pinyin_dict.json").read_text(encoding="utf-8"))
+    readings: dict[int, tuple[str, ...]] = {}
+    interned: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for code, value in table.items():
+        key = tuple(sorted({r.translate(_TONES) for r in value.split(",")}))
+        readings[int(code)] = interned.setdefault(key, key)
+    return readings
 
 
 class HomophoneFixer:
