@@ -152,6 +152,89 @@ def cmd_telegram(args) -> int:
     return service.run(_settings(args), _engine(args), web=False, telegram_required=True)
 
 
+def _store(args):
+    from bot.store import Store
+
+    settings = _settings(args)
+    return settings, Store(settings.database, settings.synchronous)
+
+
+def cmd_escalations(args) -> int:
+    from bot.escalations import STATUS_ZH, Escalations
+
+    _, store = _store(args)
+    rows = Escalations(store).list(args.status, args.limit)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    if not rows:
+        print("没有预警 / no escalations" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    print(f"{'id':>5}  {'created (UTC)':19}  {'risk':7}  {'status':11}  {'scam_type':24}  {'assignee':14}  summary")
+    for r in rows:
+        print(f"{r['id']:>5}  {r['created_at']:19}  {r['risk'] or '':7}  {r['status']:11}  {r['scam_type'] or '':24}  "
+              f"{(r['assignee'] or '')[:14]:14}  {(r['summary'] or '')[:60]}")
+    print(f"{len(rows)} shown ({', '.join(f'{k}={v}' for k, v in STATUS_ZH.items())})")
+    return 0
+
+
+def cmd_escalation(args) -> int:
+    import getpass
+
+    from bot.escalations import STATUSES, Escalations
+
+    _, store = _store(args)
+    escalations = Escalations(store)
+    row = escalations.get(args.id)
+    if row is None:
+        print(f"no escalation #{args.id}", file=sys.stderr)
+        return 1
+    if args.set:
+        if args.set not in STATUSES:
+            print(f"unknown status {args.set!r}: use one of {', '.join(STATUSES)}", file=sys.stderr)
+            return 2
+        row = escalations.set_status(args.id, args.set, f"cli:{getpass.getuser()}", args.note or "")
+    events = store.query("select at, actor, action, status, note from escalation_events where escalation_id = :id"
+                         " order by id", {"id": args.id})
+    print(json.dumps({**row, "events": events}, ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from bot import report
+    from bot.content import load_content
+
+    settings, store = _store(args)
+    names = {k: v.name for k, v in load_content(settings.content_dir, settings.root).scams.items()}
+    result = report.build(store, names, args.since, args.until)
+    print(report.format_table(result))
+    if args.out:
+        out = Path(args.out)
+        written = report.write_csv(result, out) + report.write_charts(result, out)
+        print("\nwritten: " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    from bot import dashboard
+
+    return dashboard.run(_settings(args).database, args.host, args.port)
+
+
+def cmd_purge(args) -> int:
+    from bot.store import ago
+
+    settings, store = _store(args)
+    days = args.older_than if args.older_than is not None else float(
+        (settings.raw.get("privacy") or {}).get("retention_days", 180))
+    cutoff = ago(days=days)
+    with store.transaction() as db:
+        messages = db.execute("delete from messages where created_at < ?", [cutoff]).rowcount
+        states = db.execute("delete from conversations where updated_at < ?", [cutoff]).rowcount
+    print(f"deleted {messages} messages and {states} conversation states older than {days:g} days")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="反诈助手 — anti-fraud outreach bot")
     parser.add_argument("--config", help="config file (default: $BOT_CONFIG or ./config.yml)")
@@ -171,6 +254,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("telegram", help="the Telegram bot only (long polling, or webhook: TELEGRAM_WEBHOOK_URL)")
     p.set_defaults(func=cmd_telegram)
+
+    p = sub.add_parser("escalations", help="list the duty desk's queue")
+    p.add_argument("--status", help="only this status (open, claimed, contacted, dissuaded, lost, unreachable, closed)")
+    p.add_argument("--limit", type=int, default=200)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_escalations)
+
+    p = sub.add_parser("escalation", help="show one escalation, or set its status")
+    p.add_argument("id", type=int)
+    p.add_argument("--set", metavar="STATUS", help="new status (same rules as the staff buttons)")
+    p.add_argument("--note", help="a note for the record")
+    p.set_defaults(func=cmd_escalation)
+
+    p = sub.add_parser("report", help="figures for the centre's report: table, CSV and PNG charts")
+    p.add_argument("--since", help="first day, YYYY-MM-DD (default: 90 days ago)")
+    p.add_argument("--until", help="last day, YYYY-MM-DD (default: today)")
+    p.add_argument("--out", help="write CSV files and PNG charts to this folder")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("dashboard", help="browse the database in Datasette (read-only, canned queries)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8001)
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("purge", help="delete message texts older than the retention period")
+    p.add_argument("--older-than", type=float, metavar="DAYS", help="default: config.yml privacy.retention_days")
+    p.set_defaults(func=cmd_purge)
 
     p = sub.add_parser("train", help="retrain the classifier from nlu/ and content/ now")
     p.set_defaults(func=cmd_train)

@@ -30,10 +30,23 @@ class Opened:
 class Escalations:
     def __init__(self, store: Store):
         self.store = store
+        self.listeners: list = []  # called with the escalation id after each commit (wake the alert sender)
+
+    def _notify(self, escalation_id: int) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(escalation_id)
+            except Exception:  # a listener must never break the resident's turn
+                pass
 
     def open_or_update(self, channel: str, chat_id: str, scam_type: str, risk: str, cues: list[str],
                        amount: float | None, summary: str, contact: str = "", source: str = "chat") -> Opened:
-        """Record a high-risk chat and queue its staff alert, atomically."""
+        """Record a high-risk chat and queue its staff alert, atomically; then wake the sender."""
+        opened = self._record(channel, chat_id, scam_type, risk, cues, amount, summary, contact, source)
+        self._notify(opened.id)
+        return opened
+
+    def _record(self, channel, chat_id, scam_type, risk, cues, amount, summary, contact, source) -> Opened:
         summary = mask(summary)[:500]
         stamp = now()
         with self.store.transaction() as db:

@@ -18,12 +18,14 @@ import signal
 from dataclasses import dataclass
 
 import tornado.web
-from telegram import Update
+from telegram import Bot, Update
 from telegram.ext import Application
 
-from bot.channels.telegram import ResidentBot, build_application
+from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, build_application
+from bot.channels.telegram_desk import DeskBot
 from bot.channels.web import WebChannel
 from bot.config import Settings
+from bot.desk import Desk, DeskSettings
 from bot.dialogue.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class Service:
     def __init__(self, settings: Settings, engine: Engine, telegram: TelegramConfig | None, web: bool = True):
         self.settings, self.engine, self.telegram_config, self.web_enabled = settings, engine, telegram, web
         self.telegram: Application | None = None
+        self.desk_bot: DeskBot | None = None
+        self.sender = None
         self.server = None
         self.stopping = asyncio.Event()
         self.port: int | None = None
@@ -89,9 +93,15 @@ class Service:
     async def start(self) -> None:
         if self.telegram_config:
             self.telegram = build_application(self.telegram_config.token, self.telegram_config.base_url)
+            self.desk_bot = DeskBot(self.engine, Desk(self.engine.store, DeskSettings.from_settings(self.settings)))
+            self.desk_bot.register(self.telegram)  # staff handlers first: they win over the residents' catch-all
             ResidentBot(self.engine).register(self.telegram)
             await self.telegram.initialize()
             await self.telegram.start()
+            # Alerts go out through a bot of their own: a failing staff chat never pauses residents' replies.
+            self.sender = Bot(self.telegram_config.token, base_url=self.telegram_config.base_url or DEFAULT_BASE_URL)
+            await self.sender.initialize()
+            await self.desk_bot.start(self.telegram, self.sender)
             if self.telegram_config.webhook_url:
                 await self.telegram.bot.set_webhook(self.telegram_config.webhook_url,
                                                     secret_token=self.telegram_config.webhook_secret,
@@ -111,6 +121,10 @@ class Service:
     async def stop(self) -> None:
         if self.server:
             self.server.stop()
+        if self.desk_bot:
+            await self.desk_bot.stop()
+        if self.sender:
+            await self.sender.shutdown()
         if self.telegram:
             if self.telegram.updater and self.telegram.updater.running:
                 await self.telegram.updater.stop()

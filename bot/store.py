@@ -58,6 +58,15 @@ def m001_core(db: Database) -> None:
     db["outbox"].create_index(["delivered_at", "next_attempt_at"], if_not_exists=True)
 
 
+@migrations()
+def m002_follow_ups(db: Database) -> None:
+    """When the duty desk was re-alerted or reminded, and when the resident was asked if safe."""
+    for column in ("realerted_at", "reminded_at", "checked_in_at"):
+        db["escalations"].add_column(column, str)
+    db["escalations"].add_column("realerts", int, not_null_default=0)
+    db["messages"].create_index(["direction", "intent"], if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 
@@ -96,30 +105,15 @@ class Store:
         return json.loads(rows[0]["state"]) if rows else None
 
     def save_turn(self, key: str, channel: str, user_id: str, state: dict, messages: list[dict]) -> None:
-        """Save the dialogue state and the turn's messages in one transaction."""
+        """Save the dialogue state, the turn's messages and the user's last visit in one transaction."""
         stamp = now()
         with self.transaction() as db:
+            db.execute("insert into users (key, channel, user_id, first_seen, last_seen) values (?, ?, ?, ?, ?)"
+                       " on conflict(key) do update set last_seen = excluded.last_seen",
+                       [key, channel, user_id, stamp, stamp])
             db["conversations"].upsert({"key": key, "channel": channel, "user_id": user_id,
                                         "state": json.dumps(state, ensure_ascii=False), "updated_at": stamp},
                                        pk="key")
             for message in messages:
                 db["messages"].insert({"key": key, "channel": channel, "user_id": user_id, "created_at": stamp,
                                        **message})
-
-    def touch_user(self, channel: str, user_id: str) -> bool:
-        """Record that a user wrote; True the first time."""
-        key, stamp = f"{channel}:{user_id}", now()
-        with self.transaction() as db:
-            existing = list(db.query("select 1 from users where key = :key", {"key": key}))
-            if existing:
-                db.execute("update users set last_seen = ? where key = ?", [stamp, key])
-                return False
-            db["users"].insert({"key": key, "channel": channel, "user_id": user_id, "first_seen": stamp,
-                                "last_seen": stamp})
-            return True
-
-    def expire_conversations(self, older_than_minutes: float) -> int:
-        """Forget dialogue states idle for longer than the expiry time."""
-        with self.transaction() as db:
-            cursor = db.execute("delete from conversations where updated_at < ?", [ago(minutes=older_than_minutes)])
-            return cursor.rowcount

@@ -31,6 +31,7 @@ class FakeTelegram:
         self.message_ids = itertools.count(1000)
         self.calls: list[tuple[str, dict]] = []
         self.failures: dict[str, list[tuple[int, int]]] = {}  # method -> [(status, retry_after)]
+        self.failing_chats: dict[str, tuple[int, int]] = {}  # chat id -> (status, retry_after) until cleared
         self.down = False  # every request fails with 500 while True
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -82,6 +83,15 @@ class FakeTelegram:
         with self.lock:
             self.failures.setdefault(method, []).extend([(status, retry_after)] * times)
 
+    def fail_chat(self, chat_id: int | str, status: int = 500, retry_after: int = 1) -> None:
+        """Every send to ``chat_id`` fails with ``status`` until ``recover_chat``."""
+        with self.lock:
+            self.failing_chats[str(chat_id)] = (status, retry_after)
+
+    def recover_chat(self, chat_id: int | str) -> None:
+        with self.lock:
+            self.failing_chats.pop(str(chat_id), None)
+
     def sent(self, chat_id: int | str | None = None, method: str = "sendMessage") -> list[dict]:
         with self.lock:
             return [p for m, p in self.calls if m == method and (chat_id is None or str(p.get("chat_id")) == str(chat_id))]
@@ -102,8 +112,9 @@ class FakeTelegram:
             if self.down:
                 return 500, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
             queue = self.failures.get(method)
-            if queue:
-                status, retry_after = queue.pop(0)
+            failing = self.failing_chats.get(str(params.get("chat_id"))) if method.startswith("send") else None
+            if queue or failing:
+                status, retry_after = failing or queue.pop(0)
                 if status == 429:
                     return 429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry later",
                                  "parameters": {"retry_after": retry_after}}

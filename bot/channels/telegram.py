@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import OrderedDict
 
@@ -25,6 +26,7 @@ from bot.dialogue.engine import Engine, TurnResult
 from bot.dialogue.responses import Reply
 from bot.redact import mask
 
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # retry_after as a timedelta, as future versions will have it
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 LIMIT = 4096

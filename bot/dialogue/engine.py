@@ -250,7 +250,9 @@ class Engine:
         u = ctx.understanding
         messages = [{"direction": "in", "text": text, "intent": u.intent, "scam_type": u.scam_type,
                      "risk": ctx.tracker.slots.get("risk"), "escalate": int(bool(ctx.tracker.slots.get("danger")))}]
-        messages += [{"direction": "out", "text": r.text, "intent": r.kind} for r in ctx.replies]
+        scam_type = ctx.tracker.slots.get("scam_type") or u.scam_type
+        messages += [{"direction": "out", "text": r.text, "intent": r.kind, "scam_type": scam_type,
+                      "risk": ctx.tracker.slots.get("risk")} for r in ctx.replies]
         self.store.save_turn(ctx.tracker.key, ctx.channel, ctx.user_id, ctx.tracker.to_json(), messages)
         log.info("turn %s intent=%s type=%s risk=%s actions=%s text=%s", ctx.tracker.key, u.intent, u.scam_type,
                  ctx.tracker.slots.get("risk"), [r.kind for r in ctx.replies], mask(text)[:80])

@@ -1,0 +1,208 @@
+"""The duty desk on Telegram: staff alerts with status buttons, staff commands, delivery loop.
+
+Alerts go to the staff chat (``STAFF_CHAT_ID``). Only staff (``STAFF_USER_IDS``)
+may press the buttons 认领 / 已联系 / 已劝阻 / 已被骗 / 联系不上 / 关闭 or run staff
+commands; others get a polite refusal, and the attempt is logged. Delivery uses a
+bot instance of its own, without the shared rate limiter's pauses, so a failing
+staff chat never holds up a resident's reply: a failed alert stays in the outbox
+and is retried with backoff, also after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.channels.telegram import seconds, send_text
+from bot.desk import BUTTONS, STAFF_KINDS, Desk, alert_text
+from bot.dialogue.engine import Engine
+from bot.escalations import STATUS_ZH, STATUSES, UNRESOLVED
+
+log = logging.getLogger(__name__)
+CHECK_IN = "您好，这里是反诈助手。前几天您反映的情况，现在都还好吗？如果还有人让您转账或者您需要帮助，请直接回复我，或拨打 96110。"
+
+
+def status_buttons(escalation_id: int) -> InlineKeyboardMarkup:
+    buttons = [InlineKeyboardButton(title, callback_data=f"esc:{escalation_id}:{status}")
+               for status, title in BUTTONS.items()]
+    return InlineKeyboardMarkup([buttons[i:i + 3] for i in range(0, len(buttons), 3)])
+
+
+class DeskBot:
+    def __init__(self, engine: Engine, desk: Desk):
+        self.engine = engine
+        self.desk = desk
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.sender: Bot | None = None
+        self._warned_no_chat = False
+
+    # --- wiring -----------------------------------------------------------------------------
+
+    def register(self, app: Application) -> None:
+        """Register before the residents' handlers: staff commands must win over the catch-all."""
+        app.add_handler(CallbackQueryHandler(self.on_status_button, pattern=r"^esc:\d+:[a-z]+$"))
+        app.add_handler(CommandHandler("queue", self.on_queue))
+        app.add_handler(CommandHandler("escalation", self.on_escalation))
+
+    async def start(self, app: Application, sender: Bot) -> None:
+        self.sender = sender
+        loop = asyncio.get_running_loop()
+        self.engine.escalations.listeners.append(lambda _id: loop.call_soon_threadsafe(self.wake.set))
+        if app.job_queue:
+            app.job_queue.run_repeating(self.follow_up_job, interval=30, first=1)
+        self.task = asyncio.create_task(self.deliver_forever())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    async def deliver_forever(self) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:  # never let the loop die: alerts must keep going out
+                log.exception("alert delivery loop error")
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=2.0)
+            except asyncio.TimeoutError:
+                pass
+            self.wake.clear()
+
+    async def deliver_due(self) -> int:
+        sent = 0
+        staff_chat = self.desk.settings.staff_chat_id
+        for row in self.desk.due():
+            if row["kind"] in STAFF_KINDS and not staff_chat:
+                if not self._warned_no_chat:
+                    log.warning("STAFF_CHAT_ID is not set: %d staff alerts wait in the outbox", self.desk.pending())
+                    self._warned_no_chat = True
+                continue
+            try:
+                message_id, chat = await self.deliver(row)
+            except RetryAfter as exc:
+                self.desk.failed(row, "429 Too Many Requests", seconds(exc.retry_after))
+                continue
+            except Forbidden as exc:
+                if row["kind"] == "checkin":  # the resident blocked the bot: nothing more to do
+                    self.desk.delivered(row["id"], None, str(row["chat_id"]))
+                    continue
+                self.desk.failed(row, f"forbidden: {exc}")
+                continue
+            except TelegramError as exc:
+                delay = self.desk.failed(row, f"{type(exc).__name__}: {exc}")
+                log.warning("alert %s for escalation %s not delivered (%s); retry in %.0fs",
+                            row["id"], row["escalation_id"], exc, delay)
+                continue
+            self.desk.delivered(row["id"], message_id, chat)
+            sent += 1
+        return sent
+
+    async def deliver(self, row: dict) -> tuple[int | None, str]:
+        escalation, events = self.desk.escalation(row["escalation_id"])
+        if escalation is None:
+            return None, ""
+        if row["kind"] == "checkin":
+            chat = str(escalation["chat_id"]).split(":")[0]
+            message = await self.sender.send_message(chat, CHECK_IN)
+            return message.message_id, chat
+        chat = self.desk.settings.staff_chat_id
+        names = {k: v.name for k, v in self.engine.content.scams.items()}
+        text = alert_text(escalation, events, names, row["kind"])
+        markup = status_buttons(escalation["id"]) if escalation["status"] in UNRESOLVED else None
+        message = None
+        for piece_index, piece in enumerate([text[i:i + 4000] for i in range(0, len(text), 4000)] or [text]):
+            message = await self.sender.send_message(chat, piece, reply_markup=markup if piece_index == 0 else None)
+        return message.message_id, chat
+
+    async def follow_up_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self.desk.schedule_follow_ups():
+            self.wake.set()
+
+    # --- staff actions ---------------------------------------------------------------------
+
+    async def refuse(self, update: Update, what: str) -> None:
+        user = update.effective_user
+        log.warning("refused %s for non-staff user %s", what, user.id if user else None)
+        if update.callback_query:
+            await update.callback_query.answer("抱歉，只有值班民警可以处理预警。", show_alert=True)
+        else:
+            await send_text(update.get_bot(), update.effective_chat.id, "抱歉，这个命令只供值班民警使用。")
+
+    @staticmethod
+    def actor(update: Update) -> str:
+        user = update.effective_user
+        return f"{user.full_name}({user.id})" if user else "unknown"
+
+    async def on_status_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if not self.desk.settings.is_staff(query.from_user.id):
+            return await self.refuse(update, f"button {query.data}")
+        _, escalation_id, status = query.data.split(":")
+        try:
+            self.engine.escalations.set_status(int(escalation_id), status, self.actor(update))
+        except (KeyError, ValueError):
+            return await query.answer("找不到这条预警，或状态不对。", show_alert=True)
+        await query.answer(f"已记录：{STATUS_ZH[status]}")
+        await self.refresh(context.bot, int(escalation_id))
+
+    async def refresh(self, bot, escalation_id: int) -> None:
+        """Edit every delivered alert of an escalation to show its status and history."""
+        escalation, events = self.desk.escalation(escalation_id)
+        names = {k: v.name for k, v in self.engine.content.scams.items()}
+        text = alert_text(escalation, events, names)[:4000]
+        markup = status_buttons(escalation_id) if escalation["status"] in UNRESOLVED else None
+        for message in self.desk.alert_messages(escalation_id):
+            try:
+                await bot.edit_message_text(text, chat_id=message["chat_id"], message_id=message["message_id"],
+                                            reply_markup=markup)
+            except BadRequest as exc:  # "message is not modified", or too old to edit
+                log.info("could not edit alert %s: %s", message["message_id"], exc)
+
+    async def on_queue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/queue")
+        rows = self.engine.store.query(
+            "select id, risk, scam_type, status, created_at from escalations"
+            " where status in ('open','claimed','contacted') order by id desc limit 30")
+        names = {k: v.name for k, v in self.engine.content.scams.items()}
+        if not rows:
+            text = "目前没有待处理的预警。"
+        else:
+            text = "待处理的预警：\n" + "\n".join(
+                f"#{r['id']} {STATUS_ZH[r['status']]} · {names.get(r['scam_type'], r['scam_type'])} · {r['created_at']}"
+                for r in rows)
+        await send_text(context.bot, update.effective_chat.id, text)
+
+    async def on_escalation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/escalation ID [status] [note …]: show one escalation, or set its status."""
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/escalation")
+        args = context.args or []
+        if not args or not args[0].lstrip("#").isdigit():
+            return await send_text(context.bot, update.effective_chat.id,
+                                   "用法：/escalation 编号 [状态] [备注]，状态可以是 " + "、".join(STATUSES))
+        escalation_id = int(args[0].lstrip("#"))
+        if len(args) > 1:
+            if args[1] not in STATUSES:
+                return await send_text(context.bot, update.effective_chat.id, "状态只能是 " + "、".join(STATUSES))
+            try:
+                self.engine.escalations.set_status(escalation_id, args[1], self.actor(update), " ".join(args[2:]))
+            except KeyError:
+                return await send_text(context.bot, update.effective_chat.id, f"找不到预警 #{escalation_id}。")
+            await self.refresh(context.bot, escalation_id)
+        escalation, events = self.desk.escalation(escalation_id)
+        if escalation is None:
+            return await send_text(context.bot, update.effective_chat.id, f"找不到预警 #{escalation_id}。")
+        names = {k: v.name for k, v in self.engine.content.scams.items()}
+        await send_text(context.bot, update.effective_chat.id, alert_text(escalation, events, names))

@@ -1,0 +1,167 @@
+"""The duty desk, independent of any messenger: who is staff, what an alert says,
+which alerts are due, and which follow-ups the queue needs.
+
+Alerts live in the ``outbox`` table, written in the same transaction as their
+escalation. A sender (Telegram, in ``bot.channels.telegram_desk``) delivers due
+rows and marks them delivered; a failed delivery is retried with exponential
+backoff, across restarts, until it succeeds. Follow-ups are computed from the
+database (not from in-memory timers), so a restart loses none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from bot.config import Settings
+from bot.escalations import STATUS_ZH
+from bot.redact import mask
+from bot.store import Store, ago, now
+
+#: The duty desk's buttons, in order: status → button title.
+BUTTONS = {"claimed": "认领", "contacted": "已联系", "dissuaded": "已劝阻", "lost": "已被骗",
+           "unreachable": "联系不上", "closed": "关闭"}
+RISK_ZH = {"urgent": "紧急", "high": "高", "medium": "中", "low": "低", "none": "无"}
+STAFF_KINDS = ("staff_alert", "staff_update", "realert", "reminder")
+
+
+@dataclass
+class DeskSettings:
+    staff_chat_id: str = ""
+    staff_user_ids: set[str] = field(default_factory=set)
+    realert_after_minutes: float = 10.0
+    max_realerts: int = 3
+    remind_after_hours: float = 24.0
+    check_in_residents: bool = False
+    check_in_after_hours: float = 24.0
+    retry_max_seconds: float = 300.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DeskSettings":
+        raw = settings.raw.get("desk") or {}
+        staff_ids = os.environ.get("STAFF_USER_IDS")
+        ids = staff_ids.split(",") if staff_ids is not None else [str(i) for i in raw.get("staff_user_ids") or []]
+        return cls(
+            staff_chat_id=str(os.environ.get("STAFF_CHAT_ID") or raw.get("staff_chat_id") or "").strip(),
+            staff_user_ids={i.strip() for i in ids if str(i).strip()},
+            realert_after_minutes=float(raw.get("realert_after_minutes", 10)),
+            max_realerts=int(raw.get("max_realerts", 3)),
+            remind_after_hours=float(raw.get("remind_after_hours", 24)),
+            check_in_residents=bool(raw.get("check_in_residents", False)),
+            check_in_after_hours=float(raw.get("check_in_after_hours", 24)),
+            retry_max_seconds=float(raw.get("retry_max_seconds", 300)),
+        )
+
+    def is_staff(self, user_id: int | str | None) -> bool:
+        return user_id is not None and str(user_id) in self.staff_user_ids
+
+
+def _local(stamp: str | None) -> str:
+    """A stored UTC time as local time (the server's zone), minutes only."""
+    if not stamp:
+        return ""
+    moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    return moment.astimezone().strftime("%m-%d %H:%M")
+
+
+def alert_text(row: dict, events: list[dict], scam_names: dict[str, str], kind: str = "staff_alert") -> str:
+    """The duty desk's message for one escalation (redacted; plain text)."""
+    heading = {"staff_alert": "🚨 新预警", "realert": "⏰ 仍未认领", "reminder": "⏰ 超过24小时未办结",
+               "staff_update": "⚠️ 情况更新"}.get(kind, "🚨 预警")
+    cues = "；".join(json.loads(row.get("cues") or "[]")) or "—"
+    amount = f"{row['amount']:,.0f} 元" if row.get("amount") else "未提到"
+    lines = [
+        f"{heading} #{row['id']} · 风险{RISK_ZH.get(row.get('risk') or '', row.get('risk') or '')}",
+        f"类型：{scam_names.get(row.get('scam_type') or '', row.get('scam_type') or '不明')}",
+        f"来源：{row['channel']} · {mask(str(row['chat_id']))}" + (f" · 联系人：{mask(row['contact'])}" if row.get("contact") else ""),
+        f"金额：{amount}",
+        f"危险信号：{cues}",
+        f"摘要：{mask(row.get('summary') or '')}",
+        f"时间：{_local(row['created_at'])}　状态：{STATUS_ZH.get(row['status'], row['status'])}",
+    ]
+    history = [e for e in events if e["action"] == "status"]
+    if history:
+        lines.append("处理记录：")
+        lines += [f"· {_local(e['at'])} {e['actor']} {STATUS_ZH.get(e['status'], e['status'])}"
+                  + (f"（{mask(e['note'])}）" if e.get("note") else "") for e in history]
+    return "\n".join(lines)
+
+
+class Desk:
+    """The queue's side of the duty desk: due alerts, delivery bookkeeping, follow-ups."""
+
+    def __init__(self, store: Store, settings: DeskSettings):
+        self.store = store
+        self.settings = settings
+
+    def escalation(self, escalation_id: int) -> tuple[dict | None, list[dict]]:
+        rows = self.store.query("select * from escalations where id = :id", {"id": escalation_id})
+        events = self.store.query("select * from escalation_events where escalation_id = :id order by id",
+                                  {"id": escalation_id})
+        return (rows[0] if rows else None), events
+
+    def due(self, limit: int = 20) -> list[dict]:
+        """Undelivered outbox rows whose next attempt is due, oldest first."""
+        return self.store.query(
+            "select * from outbox where delivered_at is null and (next_attempt_at is null or next_attempt_at <= :now)"
+            " order by id limit :n", {"now": now(), "n": limit})
+
+    def pending(self) -> int:
+        return self.store.query("select count(*) n from outbox where delivered_at is null")[0]["n"]
+
+    def delivered(self, outbox_id: int, message_id: int | None, chat_id: str) -> None:
+        with self.store.transaction() as db:
+            db["outbox"].update(outbox_id, {"delivered_at": now(), "message_id": message_id, "chat_id": chat_id,
+                                            "last_error": None})
+
+    def failed(self, row: dict, error: str, retry_after: float | None = None) -> float:
+        """Record a failed delivery; returns the seconds until the next attempt."""
+        attempts = (row.get("attempts") or 0) + 1
+        delay = retry_after if retry_after else min(2 ** attempts, self.settings.retry_max_seconds)
+        when = datetime.now(timezone.utc).timestamp() + delay
+        stamp = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        with self.store.transaction() as db:
+            db["outbox"].update(row["id"], {"attempts": attempts, "next_attempt_at": stamp,
+                                            "last_error": error[:300]})
+        return delay
+
+    def alert_messages(self, escalation_id: int) -> list[dict]:
+        """Delivered staff messages of an escalation (to edit when its status changes)."""
+        return self.store.query(
+            "select chat_id, message_id from outbox where escalation_id = :id and delivered_at is not null"
+            " and message_id is not null and kind in ('staff_alert', 'realert', 'reminder')", {"id": escalation_id})
+
+    def schedule_follow_ups(self) -> int:
+        """Queue re-alerts, reminders and (optionally) check-ins that are due; returns how many."""
+        queued, stamp, s = 0, now(), self.settings
+        with self.store.transaction() as db:
+            unclaimed = list(db.query(
+                "select id from escalations where status = 'open' and realerts < :max"
+                " and coalesce(realerted_at, created_at) <= :due",
+                {"max": s.max_realerts, "due": ago(minutes=s.realert_after_minutes)}))
+            for row in unclaimed:
+                db.execute("update escalations set realerted_at = ?, realerts = realerts + 1 where id = ?",
+                           [stamp, row["id"]])
+                db["outbox"].insert({"kind": "realert", "escalation_id": row["id"], "payload": "{}",
+                                     "created_at": stamp, "next_attempt_at": stamp})
+                queued += 1
+            stale = list(db.query(
+                "select id from escalations where status in ('claimed', 'contacted') and reminded_at is null"
+                " and claimed_at <= :due", {"due": ago(hours=s.remind_after_hours)}))
+            for row in stale:
+                db.execute("update escalations set reminded_at = ? where id = ?", [stamp, row["id"]])
+                db["outbox"].insert({"kind": "reminder", "escalation_id": row["id"], "payload": "{}",
+                                     "created_at": stamp, "next_attempt_at": stamp})
+                queued += 1
+            if s.check_in_residents:
+                quiet = list(db.query(
+                    "select id, chat_id from escalations where channel = 'telegram' and checked_in_at is null"
+                    " and created_at <= :due", {"due": ago(hours=s.check_in_after_hours)}))
+                for row in quiet:
+                    db.execute("update escalations set checked_in_at = ? where id = ?", [stamp, row["id"]])
+                    db["outbox"].insert({"kind": "checkin", "escalation_id": row["id"], "chat_id": row["chat_id"],
+                                         "payload": "{}", "created_at": stamp, "next_attempt_at": stamp})
+                    queued += 1
+        return queued
