@@ -7,6 +7,7 @@ from bot.dialogue.engine import Brain, Engine
 from bot.dialogue.responses import load_responses
 from bot.dialogue.stories import load_stories
 from bot.nlu.understand import Understander
+from bot.quiz import load_quiz
 from bot.store import Store
 
 
@@ -15,7 +16,8 @@ def build_brain(settings: Settings, understander: Understander | None = None, re
     understander = understander or Understander(settings, retrain=retrain)
     flows = load_stories(settings.stories_dir, settings.root)
     responses = load_responses(settings.content_dir / "responses.yml", settings.root)
-    return Brain.build(understander, flows, responses)
+    quiz = load_quiz(settings.content_dir / "quiz.yml", settings.root, set(understander.content.scams))
+    return Brain.build(understander, flows, responses, quiz)
 
 
 def build_engine(settings: Settings, store: Store | None = None, understander: Understander | None = None) -> Engine:

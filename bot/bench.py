@@ -151,8 +151,64 @@ def stream(settings: Settings, count: int) -> dict:
             "lines_per_s": round(count / elapsed, 1), "rss_mb_every_10_percent": samples}
 
 
+def reload_under_load(settings: Settings) -> dict:
+    """Reload (with 20 new examples, so the model retrains) while messages keep coming."""
+    import shutil
+    import tempfile
+    import threading
+    from dataclasses import replace
+
+    from bot.app import build_engine
+    from bot.config import load_settings
+    from bot.reload import Reloader
+    from bot.store import Store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for name in ("nlu", "stories", "content"):
+            shutil.copytree(settings.root / name, root / name)
+        shutil.copy(settings.root / "config.yml", root / "config.yml")
+        local = replace(load_settings(root / "config.yml"), cache_dir=settings.cache_dir)
+        store = Store(root / "bench.db")
+        engine = build_engine(local, store)
+        extra = "".join(f"    - 网上贷款平台说我第{i}次提现失败，要先交{i}百块解冻费\n" for i in range(1, 21))
+        path = root / "nlu" / "fake_loan.yml"
+        path.write_text(path.read_text(encoding="utf-8").rstrip("\n") + "\n" + extra, encoding="utf-8")
+        messages = _messages(settings, 500)
+        latencies, failures, stop = [], [], threading.Event()
+
+        def talk():
+            index = 0
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                try:
+                    if not engine.handle("bench", f"u{index % 200}", messages[index % len(messages)]).replies:
+                        failures.append("no reply")
+                except Exception as exc:  # counted, not raised: the figure is the point
+                    failures.append(repr(exc))
+                latencies.append((time.perf_counter() - t0) * 1000)
+                index += 1
+
+        talker = threading.Thread(target=talk)
+        talker.start()
+        time.sleep(1.0)
+        before = len(latencies)
+        report = Reloader(engine, local).reload()
+        during = latencies[before:]
+        time.sleep(0.5)
+        stop.set()
+        talker.join()
+        store.close()
+    return {"reload_ok": report.ok, "reload_s": round(report.seconds, 2), "retrained": report.retrained,
+            "examples_added": report.examples_added, "messages_during_reload": len(during),
+            "failed_or_dropped": len(failures), "latency_ms_max_during_reload": round(max(during or [0]), 1),
+            "latency_ms_p50_during_reload": round(statistics.median(during or [0]), 2)}
+
+
 def run(settings: Settings, args) -> int:
-    if getattr(args, "stream", 0):
+    if getattr(args, "reload", False):
+        figures = reload_under_load(settings)
+    elif getattr(args, "stream", 0):
         figures = stream(settings, args.stream)
     elif getattr(args, "conversations", False):
         from bot.dialogue.bench import run_conversations

@@ -235,6 +235,53 @@ def cmd_purge(args) -> int:
     return 0
 
 
+def cmd_content_check(args) -> int:
+    from bot.content_check import check
+
+    problems = check(_settings(args))
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"\n{len(problems)} 个问题 / problems — 请按提示修改后再运行 / fix them and run the check again",
+              file=sys.stderr)
+        return 1
+    print("内容检查通过 / content check passed: nlu/, stories/, content/, config.yml")
+    return 0
+
+
+def cmd_broadcast(args) -> int:
+    import asyncio
+    from datetime import date
+
+    from telegram import Bot
+
+    from bot.broadcast import Broadcaster
+    from bot.channels.telegram import DEFAULT_BASE_URL
+    from bot.service import TelegramConfig
+
+    telegram = TelegramConfig.from_env()
+    if telegram is None:
+        print("请设置 TELEGRAM_BOT_TOKEN / set TELEGRAM_BOT_TOKEN", file=sys.stderr)
+        return 2
+    engine = _engine(args)
+    settings = _settings(args)
+    rate = args.rate or float((settings.raw.get("broadcast") or {}).get("rate_per_second", 30))
+
+    async def main():
+        bot = Bot(telegram.token, base_url=telegram.base_url or DEFAULT_BASE_URL)
+        async with bot:
+            broadcaster = Broadcaster(engine.subscriptions, bot, settings.content_dir,
+                                      engine.actions.hotline_line(), rate)
+            return await broadcaster.run(args.date or str(date.today()))
+
+    result = asyncio.run(main())
+    if result is None:
+        print(f"no alert for {args.date or date.today()}: write content/alerts/<date>.yml or use /alert", file=sys.stderr)
+        return 1
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="反诈助手 — anti-fraud outreach bot")
     parser.add_argument("--config", help="config file (default: $BOT_CONFIG or ./config.yml)")
@@ -282,6 +329,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--older-than", type=float, metavar="DAYS", help="default: config.yml privacy.retention_days")
     p.set_defaults(func=cmd_purge)
 
+    p = sub.add_parser("broadcast", help="send the day's alert to every subscriber once (Telegram)")
+    p.add_argument("--date", help="the alert's day, YYYY-MM-DD (default: today)")
+    p.add_argument("--rate", type=float, help="messages per second (default: config broadcast.rate_per_second)")
+    p.set_defaults(func=cmd_broadcast)
+
+    p = sub.add_parser("content", help="outreach staff's tools: 'content check'")
+    content_sub = p.add_subparsers(dest="content_command", required=True)
+    c = content_sub.add_parser("check", help="validate nlu/, stories/, content/ and config.yml")
+    c.set_defaults(func=cmd_content_check)
+
     p = sub.add_parser("train", help="retrain the classifier from nlu/ and content/ now")
     p.set_defaults(func=cmd_train)
 
@@ -301,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conversations", action="store_true",
                    help="instead: simultaneous multi-turn conversations through the whole engine")
     p.add_argument("--users", type=int, default=1000, help="simultaneous conversations (default 1000)")
+    p.add_argument("--reload", action="store_true",
+                   help="instead: reload (with retraining) while messages keep coming; count failures")
     p.add_argument("--stream", type=int, default=0, metavar="N",
                    help="instead: pipe N lines through 'classify' and sample its memory (e.g. 100000)")
     p.add_argument("--rounds", type=int, default=2, help="how many times to run them all (default 2)")

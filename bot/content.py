@@ -107,10 +107,14 @@ def read_scam(path: Path, root: Path | None = None,
     return scam, []
 
 
-def load_content(directory: Path, root: Path | None = None) -> Content:
-    """Read every scam file under ``directory/scams``; raise ``InvalidFiles`` on any problem."""
+def load_content(directory: Path, root: Path | None = None, problems: list[Problem] | None = None) -> Content:
+    """Read every scam file under ``directory/scams`` and the vocabulary.
+
+    With ``problems`` given, problems are appended there; without, any problem raises.
+    """
     content = Content()
-    problems: list[Problem] = []
+    collect = problems is not None
+    problems = problems if collect else []
     for path in sorted((directory / "scams").glob("*.yml")):
         scam, found = read_scam(path, root, content.digests)
         problems.extend(found)
@@ -130,6 +134,6 @@ def load_content(directory: Path, root: Path | None = None) -> Content:
             problems.append(Problem(display_path(vocabulary, root), getattr(doc, "line", 1),
                                     "'words' must be a list of '- ' lines", "words 应是以 '- ' 开头的列表"))
         content.vocabulary = [str(w).strip() for w in words or [] if str(w).strip()]
-    if problems:
+    if problems and not collect:
         raise InvalidFiles(problems)
     return content

@@ -67,9 +67,9 @@ def build(store: Store, scam_names: dict[str, str], since: str | None = None, un
     escalations = q("select * from escalations where created_at >= :lo and created_at < :hi")
     dissuaded = sum(1 for e in escalations if e["status"] == "dissuaded")
     claim_minutes = [_minutes(e["created_at"], e["claimed_at"]) for e in escalations if e["claimed_at"]]
-    subscribers = 0
-    if "subscribers" in store.db.table_names():
-        subscribers = store.query("select count(*) n from subscribers where active = 1")[0]["n"]
+    subscribers = store.query("select count(*) n from subscribers where active = 1")[0]["n"]
+    pushed = q("select count(*) n from deliveries where status = 'sent' and at >= :lo and at < :hi")[0]["n"]
+    quiz = q("select count(*) n, coalesce(sum(correct), 0) c from quiz_answers where at >= :lo and at < :hi")[0]
     report.summary = [
         ("conversations", "会话数", conversations),
         ("messages_in", "群众消息数", messages_in),
@@ -81,6 +81,9 @@ def build(store: Store, scam_names: dict[str, str], since: str | None = None, un
         ("median_minutes_to_claim", "预警到认领（分钟，中位数）",
          round(statistics.median(claim_minutes), 1) if claim_minutes else None),
         ("subscribers", "预警订阅人数", subscribers),
+        ("alerts_delivered", "推送预警条数", pushed),
+        ("quiz_answers", "小测验答题数", quiz["n"]),
+        ("quiz_correct_rate", "小测验答对率", round(quiz["c"] / quiz["n"], 4) if quiz["n"] else None),
     ]
     by_type = {}
     for e in escalations:
@@ -100,7 +103,7 @@ def format_table(report: Report) -> str:
     lines = [f"反诈助手统计 {report.since} 至 {report.until}", ""]
     width = max(len(zh) for _, zh, _ in report.summary) + 2
     for key, zh, value in report.summary:
-        shown = f"{value:.1%}" if key == "dissuasion_rate" else ("—" if value is None else value)
+        shown = "—" if value is None else (f"{value:.1%}" if key.endswith("_rate") else value)
         lines.append(f"{zh:<{width}}{shown}")
     for table in report.tables:
         lines += ["", table.title]

@@ -9,6 +9,7 @@ Telegram). Telegram runs by long polling, or by webhook when
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hmac
 import json
 import logging
@@ -25,8 +26,10 @@ from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, build_applicati
 from bot.channels.telegram_desk import DeskBot
 from bot.channels.web import WebChannel
 from bot.config import Settings
+from bot.broadcast import Broadcaster
 from bot.desk import Desk, DeskSettings
 from bot.dialogue.engine import Engine
+from bot.reload import Reloader, watch
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
@@ -81,6 +84,9 @@ class Service:
         self.server = None
         self.stopping = asyncio.Event()
         self.port: int | None = None
+        self.reloader = Reloader(engine, settings)
+        self.broadcaster: Broadcaster | None = None
+        self.watcher: asyncio.Task | None = None
 
     def routes(self) -> list:
         """Extra HTTP routes (the Telegram webhook) besides the web chat."""
@@ -93,15 +99,21 @@ class Service:
     async def start(self) -> None:
         if self.telegram_config:
             self.telegram = build_application(self.telegram_config.token, self.telegram_config.base_url)
-            self.desk_bot = DeskBot(self.engine, Desk(self.engine.store, DeskSettings.from_settings(self.settings)))
+            # Alerts and broadcasts go out through a bot of their own: a failing staff chat or a big
+            # broadcast never pauses residents' replies.
+            self.sender = Bot(self.telegram_config.token, base_url=self.telegram_config.base_url or DEFAULT_BASE_URL)
+            self.broadcaster = Broadcaster(self.engine.subscriptions, self.sender, self.settings.content_dir,
+                                           self.engine.actions.hotline_line(),
+                                           float(self.broadcast_config.get("rate_per_second", 30)))
+            self.desk_bot = DeskBot(self.engine, Desk(self.engine.store, DeskSettings.from_settings(self.settings)),
+                                    self.reloader, self.broadcaster)
             self.desk_bot.register(self.telegram)  # staff handlers first: they win over the residents' catch-all
             ResidentBot(self.engine).register(self.telegram)
             await self.telegram.initialize()
             await self.telegram.start()
-            # Alerts go out through a bot of their own: a failing staff chat never pauses residents' replies.
-            self.sender = Bot(self.telegram_config.token, base_url=self.telegram_config.base_url or DEFAULT_BASE_URL)
             await self.sender.initialize()
             await self.desk_bot.start(self.telegram, self.sender)
+            self.schedule_broadcast()
             if self.telegram_config.webhook_url:
                 await self.telegram.bot.set_webhook(self.telegram_config.webhook_url,
                                                     secret_token=self.telegram_config.webhook_secret,
@@ -112,13 +124,35 @@ class Service:
                                                           allowed_updates=Update.ALL_TYPES,
                                                           bootstrap_retries=-1)
         if self.web_enabled or (self.telegram_config and self.telegram_config.webhook_url):
-            web = WebChannel(self.engine)
+            web = WebChannel(self.engine, reloader=self.reloader)
             app = web.application(self.routes()) if self.web_enabled else tornado.web.Application(self.routes())
             self.server = app.listen(self.settings.web_port, self.settings.web_host, max_body_size=64 * 1024)
             self.port = next(iter(self.server._sockets.values())).getsockname()[1]
             log.info("web chat on http://%s:%s/", self.settings.web_host, self.port)
+        if (self.settings.raw.get("reload") or {}).get("watch"):
+            paths = [self.settings.nlu_dir, self.settings.stories_dir, self.settings.content_dir]
+            self.watcher = asyncio.create_task(watch(self.reloader, paths))
+
+    @property
+    def broadcast_config(self) -> dict:
+        return self.settings.raw.get("broadcast") or {}
+
+    def schedule_broadcast(self) -> None:
+        """The daily warning at the configured local time (python-telegram-bot's JobQueue)."""
+        if not self.broadcast_config.get("enabled", True) or not self.telegram.job_queue:
+            return
+        hour, minute = (int(x) for x in str(self.broadcast_config.get("time", "09:00")).split(":"))
+        zone = datetime.datetime.now().astimezone().tzinfo
+
+        async def job(context):
+            result = await self.broadcaster.run_today()
+            log.info("daily broadcast: %s", result or "no alert for today")
+
+        self.telegram.job_queue.run_daily(job, time=datetime.time(hour, minute, tzinfo=zone), name="daily-alert")
 
     async def stop(self) -> None:
+        if self.watcher:
+            self.watcher.cancel()
         if self.server:
             self.server.stop()
         if self.desk_bot:

@@ -67,6 +67,21 @@ def m002_follow_ups(db: Database) -> None:
     db["messages"].create_index(["direction", "intent"], if_not_exists=True)
 
 
+@migrations()
+def m003_outreach(db: Database) -> None:
+    """Daily alerts and their subscribers, deliveries (one row per alert and person), quiz answers."""
+    db["subscribers"].create({"channel": str, "chat_id": str, "active": int, "subscribed_at": str,
+                              "unsubscribed_at": str, "blocked_at": str}, pk=("channel", "chat_id"),
+                             if_not_exists=True)
+    db["alerts"].create({"id": int, "day": str, "title": str, "text": str, "scam_type": str, "source": str,
+                         "created_by": str, "created_at": str}, pk="id", if_not_exists=True)
+    db["alerts"].create_index(["day"], if_not_exists=True)
+    db["deliveries"].create({"alert_key": str, "channel": str, "chat_id": str, "status": str, "at": str},
+                            pk=("alert_key", "channel", "chat_id"), if_not_exists=True)
+    db["quiz_answers"].create({"id": int, "channel": str, "chat_id": str, "question_id": str, "correct": int,
+                               "at": str}, pk="id", if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 
@@ -99,6 +114,11 @@ class Store:
             self.db.close()
 
     # --- conversations -------------------------------------------------------------------
+
+    def record_quiz_answer(self, channel: str, chat_id: str, question_id: str, correct: bool) -> None:
+        with self.transaction() as db:
+            db["quiz_answers"].insert({"channel": channel, "chat_id": str(chat_id), "question_id": question_id,
+                                       "correct": int(correct), "at": now()})
 
     def load_state(self, key: str) -> dict | None:
         rows = self.query("select state from conversations where key = :key", {"key": key})

@@ -35,3 +35,22 @@ def run_bot(tmp_path):
                               cwd=ROOT, env=full_env, timeout=timeout)
 
     return run
+
+
+@pytest.fixture()
+def project_copy(tmp_path):
+    """A copy of config.yml, nlu/, stories/ and content/ that a test may edit, with its own cache.
+
+    Returns (settings, root). The copy shares the repository's tests/ (held-out set).
+    """
+    import shutil
+
+    from bot.config import load_settings
+
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("nlu", "stories", "content"):
+        shutil.copytree(ROOT / name, root / name)
+    config = (ROOT / "config.yml").read_text(encoding="utf-8").replace("cache: .cache", f"cache: {ROOT / '.cache'}")
+    (root / "config.yml").write_text(config, encoding="utf-8")
+    return load_settings(root / "config.yml"), root

@@ -32,6 +32,7 @@ class FakeTelegram:
         self.calls: list[tuple[str, dict]] = []
         self.failures: dict[str, list[tuple[int, int]]] = {}  # method -> [(status, retry_after)]
         self.failing_chats: dict[str, tuple[int, int]] = {}  # chat id -> (status, retry_after) until cleared
+        self.blocked_chats: set[str] = set()  # these users blocked the bot: 403 Forbidden
         self.down = False  # every request fails with 500 while True
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -119,7 +120,10 @@ class FakeTelegram:
                     return 429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry later",
                                  "parameters": {"retry_after": retry_after}}
                 return status, {"ok": False, "error_code": status, "description": "Internal Server Error"}
+            if method.startswith("send") and str(params.get("chat_id")) in self.blocked_chats:
+                return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
             if method != "getUpdates":
+                params["_at"] = time.monotonic()
                 self.calls.append((method, params))
         if method == "getMe":
             return 200, {"ok": True, "result": BOT}

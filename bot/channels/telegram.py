@@ -123,8 +123,9 @@ class ResidentBot:
         app.add_handler(CommandHandler("start", self.on_command))
         app.add_handler(CommandHandler("help", self.on_command))
         app.add_handler(CommandHandler("hotline", self.on_command))
-        app.add_handler(CommandHandler("report", self.on_command))
-        app.add_handler(CallbackQueryHandler(self.on_button, pattern=r"^/[a-z_]+$"))
+        for command in ("report", "subscribe", "unsubscribe", "quiz", "case"):
+            app.add_handler(CommandHandler(command, self.on_command))
+        app.add_handler(CallbackQueryHandler(self.on_button, pattern=r"^/[a-z_]+(:[A-Za-z0-9_-]+)*$"))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
         app.add_handler(MessageHandler(filters.COMMAND, self.on_unknown_command))
         app.add_handler(MessageHandler(~filters.TEXT & ~filters.StatusUpdate.ALL, self.on_media))

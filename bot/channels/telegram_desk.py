@@ -33,9 +33,11 @@ def status_buttons(escalation_id: int) -> InlineKeyboardMarkup:
 
 
 class DeskBot:
-    def __init__(self, engine: Engine, desk: Desk):
+    def __init__(self, engine: Engine, desk: Desk, reloader=None, broadcaster=None):
         self.engine = engine
         self.desk = desk
+        self.reloader = reloader
+        self.broadcaster = broadcaster
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.sender: Bot | None = None
@@ -48,6 +50,9 @@ class DeskBot:
         app.add_handler(CallbackQueryHandler(self.on_status_button, pattern=r"^esc:\d+:[a-z]+$"))
         app.add_handler(CommandHandler("queue", self.on_queue))
         app.add_handler(CommandHandler("escalation", self.on_escalation))
+        app.add_handler(CommandHandler("reload", self.on_reload))
+        app.add_handler(CommandHandler("alert", self.on_alert))
+        app.add_handler(CommandHandler("broadcast", self.on_broadcast))
 
     async def start(self, app: Application, sender: Bot) -> None:
         self.sender = sender
@@ -183,6 +188,46 @@ class DeskBot:
                 f"#{r['id']} {STATUS_ZH[r['status']]} · {names.get(r['scam_type'], r['scam_type'])} · {r['created_at']}"
                 for r in rows)
         await send_text(context.bot, update.effective_chat.id, text)
+
+    async def on_reload(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/reload: check, retrain and swap the content while conversations go on."""
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/reload")
+        if self.reloader is None:
+            return await send_text(context.bot, update.effective_chat.id, "这个机器人没有开启重新加载。")
+        await send_text(context.bot, update.effective_chat.id, "正在检查并重新加载内容，请稍等……")
+        report = await self.reloader.reload_async()
+        await send_text(context.bot, update.effective_chat.id, report.text())
+
+    async def on_alert(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/alert [YYYY-MM-DD] 标题 (newline) 正文: save the day's warning for subscribers."""
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/alert")
+        from bot.broadcast import parse_alert_command
+
+        parsed = parse_alert_command(update.effective_message.text or "")
+        if parsed is None:
+            return await send_text(context.bot, update.effective_chat.id,
+                                   "用法：/alert 标题，换行后写正文。可在标题前加日期，例如 /alert 2026-12-01 警惕刷单")
+        day, title, body = parsed
+        alert = self.engine.subscriptions.add_staff_alert(day, title, body, self.actor(update))
+        count = self.engine.subscriptions.count()
+        await send_text(context.bot, update.effective_chat.id,
+                        f"已保存 {alert.day} 的预警“{alert.title}”，会按时推送给 {count} 位订阅者。"
+                        "要马上推送，发 /broadcast。")
+
+    async def on_broadcast(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/broadcast: send today's warning now (each subscriber still gets it only once)."""
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/broadcast")
+        if self.broadcaster is None:
+            return await send_text(context.bot, update.effective_chat.id, "没有配置推送。")
+        result = await self.broadcaster.run_today()
+        if result is None:
+            return await send_text(context.bot, update.effective_chat.id, "今天还没有预警内容。请先用 /alert 写一条。")
+        await send_text(context.bot, update.effective_chat.id,
+                        f"推送完成：“{result['title']}”，本次发送 {result['recipients_this_run']} 人，"
+                        f"累计送达 {result.get('sent', 0)} 人，{result.get('blocked', 0)} 人已屏蔽机器人（已移出订阅）。")
 
     async def on_escalation(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/escalation ID [status] [note …]: show one escalation, or set its status."""

@@ -8,9 +8,11 @@ form posts to ``/chat`` and the page is rendered on the server). Hotline numbers
 
 from __future__ import annotations
 
+import hmac
 import html
 import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -128,6 +130,25 @@ class PageHandler(BaseHandler):
         self.finish(PAGE.replace("<!--HISTORY-->", "\n".join(parts)))
 
 
+class AdminReloadHandler(BaseHandler):
+    """POST /api/admin/reload with ``Authorization: Bearer $BOT_ADMIN_TOKEN``."""
+
+    async def post(self):
+        token = os.environ.get("BOT_ADMIN_TOKEN", "")
+        if not token or self.web.reloader is None:
+            return self.fail(403, "admin API disabled: set BOT_ADMIN_TOKEN")
+        given = self.request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            log.warning("admin reload refused: wrong token from %s", self.request.remote_ip)
+            return self.fail(403, "wrong admin token")
+        report = await self.web.reloader.reload_async()
+        self.send_json({"ok": report.ok, "seconds": round(report.seconds, 2),
+                        "problems": [str(p) for p in report.problems], "types_added": report.types_added,
+                        "types_removed": report.types_removed, "examples_added": report.examples_added,
+                        "examples_removed": report.examples_removed, "heldout_before": report.heldout_before,
+                        "heldout_after": report.heldout_after, "text": report.text()}, 200 if report.ok else 422)
+
+
 class HealthHandler(BaseHandler):
     def get(self):
         self.send_json({"ok": True})
@@ -136,14 +157,16 @@ class HealthHandler(BaseHandler):
 class WebChannel:
     """Builds the tornado application; more routes (admin, Telegram webhook) can be added."""
 
-    def __init__(self, engine: Engine, limiter: RateLimiter | None = None):
+    def __init__(self, engine: Engine, limiter: RateLimiter | None = None, reloader=None):
         self.engine = engine
         self.limiter = limiter or RateLimiter()
+        self.reloader = reloader
         self.routes: list = [
             (r"/", PageHandler, {"web": self}),
             (r"/chat", PageHandler, {"web": self}),
             (r"/api/messages", MessagesHandler, {"web": self}),
             (r"/healthz", HealthHandler, {"web": self}),
+            (r"/api/admin/reload", AdminReloadHandler, {"web": self}),
         ]
 
     def application(self, extra_routes: list | None = None) -> tornado.web.Application:

@@ -10,14 +10,18 @@ types), ``action_escalate`` (the urgent reply and the duty desk's record),
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.dialogue.responses import Button, Reply, fill
+
+QUIZ_ANSWER = re.compile(r"^/quiz:([A-Za-z0-9_-]+):(\d)$")
 from bot.dialogue.tracker import Tracker
 from bot.nlu.cues import Cue
 from bot.nlu.understand import Understanding
+from bot.quiz import Question, case_of_the_week, pick
 
 if TYPE_CHECKING:
     from bot.dialogue.engine import Brain
@@ -50,12 +54,14 @@ class Actions:
     """Runs actions by name for the engine."""
 
     PYTHON_ACTIONS = ("action_warn", "action_explain", "action_clarify", "action_escalate", "action_answer",
-                      "action_default_fallback")
+                      "action_default_fallback", "action_subscribe", "action_unsubscribe", "action_quiz",
+                      "action_quiz_answer", "action_case")
 
     def __init__(self, engine):
         self.engine = engine
         self.python: dict[str, Callable[[TurnContext], None]] = dict(zip(self.PYTHON_ACTIONS, (
-            self.warn, self.explain, self.clarify, self.escalate, self.answer, self.fallback)))
+            self.warn, self.explain, self.clarify, self.escalate, self.answer, self.fallback,
+            self.subscribe, self.unsubscribe, self.quiz, self.quiz_answer, self.case)))
 
     def names(self, brain: "Brain") -> set[str]:
         return set(self.python) | brain.responses.names()
@@ -73,6 +79,11 @@ class Actions:
             "centre": settings.centre_name,
             "scam_name": (scam.name if scam.name.endswith("诈骗") else f"{scam.name}诈骗") if scam else "诈骗",
         }
+
+    def hotline_line(self) -> str:
+        """The hotline line with the current brain and no conversation (broadcasts, alerts)."""
+        brain = self.engine.brain
+        return brain.responses.render("utter_hotline_footer", self.values(brain, Tracker("-"))).text
 
     def footer(self, ctx: TurnContext) -> str:
         return ctx.brain.responses.render("utter_hotline_footer", self.values(ctx.brain, ctx.tracker)).text
@@ -114,7 +125,7 @@ class Actions:
         scam = ctx.brain.content.scams.get(ctx.tracker.slots.get("scam_type") or "")
         if scam is None:
             return self.clarify(ctx)
-        lines = [f"⚠️ {scam.warning}"]
+        lines = [f"⚠️ {fill(scam.warning, self.values(ctx.brain, ctx.tracker))}"]
         quoted = self.quoted(ctx.cues)
         if quoted:
             lines += ["您说的情况里有这些危险信号：", *quoted]
@@ -123,7 +134,7 @@ class Actions:
         lines += ["请您现在：", *[f"· {item}" for item in scam.advice[:3]], scam.question, self.footer(ctx)]
         yes, no = ctx.brain.responses.follow_up_buttons[scam.slot]
         ctx.tracker.slots["asked"] = scam.slot
-        ctx.replies.append(Reply(fill("\n".join(lines), self.values(ctx.brain, ctx.tracker)),
+        ctx.replies.append(Reply("\n".join(lines),
                                  [Button(yes, "/affirm"), Button(no, "/deny")], kind="action_warn"))
 
     def explain(self, ctx: TurnContext) -> None:
@@ -140,7 +151,8 @@ class Actions:
         """Type unclear: ask with buttons for the likeliest scam types."""
         scams = ctx.brain.content.scams
         scores = ctx.understanding.scores
-        likely = sorted(scams, key=lambda name: -scores.get(name, -9.0))
+        likely = [n for n in ctx.understanding.likely if n in scams] or \
+            sorted(scams, key=lambda name: -scores.get(name, -9.0))
         reply = ctx.brain.responses.render("utter_clarify", self.values(ctx.brain, ctx.tracker))
         reply.buttons = [Button(scams[name].button, f"/{name}") for name in likely[:3]]
         reply.buttons.append(Button(ctx.brain.responses.clarify_none, "/deny"))
@@ -176,3 +188,67 @@ class Actions:
 
     def fallback(self, ctx: TurnContext) -> None:
         self.utter("utter_default", ctx)
+
+    # --- outreach: subscriptions, quiz, case of the week ------------------------------------
+
+    def subscribe(self, ctx: TurnContext) -> None:
+        if ctx.channel != "telegram":
+            return self.utter("utter_subscribe_telegram_only", ctx)
+        new = self.engine.subscriptions.subscribe(ctx.channel, ctx.user_id)
+        self.utter("utter_subscribed" if new else "utter_already_subscribed", ctx)
+
+    def unsubscribe(self, ctx: TurnContext) -> None:
+        self.engine.subscriptions.unsubscribe(ctx.channel, ctx.user_id)
+        self.utter("utter_unsubscribed", ctx)
+
+    def quiz(self, ctx: TurnContext) -> None:
+        """Start a three-question self-test."""
+        questions = list(ctx.brain.quiz)
+        if not questions:
+            return self.utter("utter_help", ctx)
+        extra = ctx.tracker.extra
+        chosen = pick(questions, extra.get("quiz_seen", []))
+        extra["quiz"] = {"ids": [q.id for q in chosen], "index": 0, "right": 0}
+        extra["quiz_seen"] = (extra.get("quiz_seen", []) + [q.id for q in chosen])[-30:]
+        ctx.replies.append(self._question(chosen[0], 1, len(chosen)))
+
+    @staticmethod
+    def _question(question: Question, number: int, total: int) -> Reply:
+        return Reply(f"反诈小测验（第 {number}/{total} 题）\n{question.question}",
+                     [Button(f"{'ABCD'[i]}. {option}", f"/quiz:{question.id}:{i + 1}")
+                      for i, option in enumerate(question.options)], kind="action_quiz")
+
+    def quiz_answer(self, ctx: TurnContext) -> None:
+        """Explain the answer at once, then ask the next question or give the score."""
+        match = QUIZ_ANSWER.match(ctx.understanding.text)
+        by_id = {q.id: q for q in ctx.brain.quiz}
+        state = ctx.tracker.extra.get("quiz")
+        question = by_id.get(match.group(1)) if match else None
+        if not state or question is None or question.id not in state["ids"]:
+            ctx.replies.append(Reply("这道题已经答过了。想再测一次，请发 /quiz。", kind="action_quiz_answer"))
+            return
+        chosen = int(match.group(2))
+        right = chosen == question.answer
+        state["right"] += int(right)
+        state["index"] = state["ids"].index(question.id) + 1
+        self.engine.store.record_quiz_answer(ctx.channel, ctx.user_id, question.id, right)
+        lines = ["✅ 答对了！" if right else f"❌ 正确答案是 {'ABCD'[question.answer - 1]}：{question.options[question.answer - 1]}",
+                 question.explanation]
+        ctx.replies.append(Reply("\n".join(line for line in lines if line), kind="action_quiz_answer"))
+        if state["index"] < len(state["ids"]):
+            ctx.replies.append(self._question(by_id[state["ids"][state["index"]]], state["index"] + 1,
+                                              len(state["ids"])))
+        else:
+            total = len(state["ids"])
+            verdict = "真棒，防骗意识很强！" if state["right"] == total else "记住：陌生人让转账、要验证码，先挂电话再核实。"
+            ctx.replies.append(Reply(f"测验结束，您答对了 {state['right']}/{total} 题。{verdict}\n{self.footer(ctx)}",
+                                     kind="action_quiz_answer"))
+            ctx.tracker.extra.pop("quiz", None)
+
+    def case(self, ctx: TurnContext) -> None:
+        """The typical case of the week."""
+        scam = case_of_the_week(ctx.brain.content)
+        if scam is None:
+            return self.utter("utter_help", ctx)
+        text = f"本周典型案例：{scam.case_title}\n{scam.case_text}\n\n{scam.warning}\n{self.footer(ctx)}"
+        ctx.replies.append(Reply(fill(text, self.values(ctx.brain, ctx.tracker)), kind="action_case"))

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.content import Content
-from bot.dialogue.actions import Actions, TurnContext
+from bot.dialogue.actions import QUIZ_ANSWER, Actions, TurnContext
 from bot.dialogue.policy import Policy
 from bot.dialogue.responses import Reply, Responses
 from bot.dialogue.stories import Flows
 from bot.dialogue.tracker import Tracker
+from bot.broadcast import Subscriptions
 from bot.escalations import Escalations
 from bot.nlu.cues import Cue
 from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
@@ -40,7 +41,10 @@ NO = {"deny", "hung_up"}
 ANSWER_CUES = {"transferred": "money_gone", "paid_fee": "money_gone", "still_on_call": "still_on_call",
                "gave_card": "card_handover", "downloaded_app": "download_app"}
 COMMANDS = {"/start": "greet", "/help": "bot_help", "/hotline": "ask_hotline", "/report": "report_number",
-            "/check": "check_number"}
+            "/check": "check_number", "/subscribe": "subscribe", "/unsubscribe": "unsubscribe",
+            "/quiz": "quiz", "/case": "case"}
+# Commands that run one action directly, whatever the stories say.
+DIRECT_ACTIONS = {"quiz": "action_quiz", "case": "action_case", "quiz_answer": "action_quiz_answer"}
 PAYLOAD = re.compile(r"^/([a-z][a-z0-9_]*)$")
 MAX_ACTIONS_PER_TURN = 8
 
@@ -53,14 +57,16 @@ class Brain:
     flows: Flows
     responses: Responses
     policy: Policy
+    quiz: tuple = ()  # bot.quiz.Question
 
     @property
     def content(self) -> Content:
         return self.understander.content
 
     @classmethod
-    def build(cls, understander: Understander, flows: Flows, responses: Responses) -> "Brain":
-        return cls(understander, flows, responses, Policy(flows, {SCAM_GROUP: set(understander.content.scams)}))
+    def build(cls, understander: Understander, flows: Flows, responses: Responses, quiz=()) -> "Brain":
+        return cls(understander, flows, responses, Policy(flows, {SCAM_GROUP: set(understander.content.scams)}),
+                   tuple(quiz))
 
 
 @dataclass
@@ -78,6 +84,7 @@ class Engine:
         self.brain = brain  # replaced atomically by reload(); a turn keeps the brain it started with
         self.store = store
         self.escalations = Escalations(store)
+        self.subscriptions = Subscriptions(store)
         self.actions = Actions(self)
         self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
         self._locks_guard = threading.Lock()
@@ -165,6 +172,8 @@ class Engine:
         command = text.strip().split(maxsplit=1)[0].split("@")[0] if text.strip().startswith("/") else ""
         if command in COMMANDS:
             return Understanding(text=text, normalised=text, intent=COMMANDS[command])
+        if QUIZ_ANSWER.match(text.strip()):
+            return Understanding(text=text.strip(), normalised=text.strip(), intent="quiz_answer")
         match = PAYLOAD.match(text.strip())
         if match and (match.group(1) in brain.content.scams or match.group(1) in brain.understander.intents):
             intent = match.group(1)
@@ -224,6 +233,10 @@ class Engine:
 
     def _run_policy(self, ctx: TurnContext) -> list[str]:
         tracker, executed, policy = ctx.tracker, [], ctx.brain.policy
+        direct = DIRECT_ACTIONS.get(ctx.understanding.intent)
+        if direct:
+            self._execute(direct, ctx, executed)
+            return executed
         first = policy.predict(tracker)
         if tracker.slots.get("danger") and (first is None or first[0] != "action_escalate"):
             self._execute("action_escalate", ctx, executed)  # safety rule: never lose an escalation

@@ -49,8 +49,14 @@ class Responses:
 
 
 def fill(template: str, values: dict[str, str]) -> str:
-    """Fill ``{placeholders}``; lines that end up empty are dropped."""
-    text = string.Formatter().vformat(template, (), _Defaults(values))
+    """Fill ``{placeholders}``; lines that end up empty are dropped.
+
+    A template with broken braces is returned as written (``content check`` reports it).
+    """
+    try:
+        text = string.Formatter().vformat(template, (), _Defaults(values))
+    except (ValueError, IndexError, KeyError, AttributeError):
+        text = template
     return "\n".join(line for line in text.splitlines() if line.strip()).strip()
 
 

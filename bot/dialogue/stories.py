@@ -210,14 +210,20 @@ def read_file(path: Path, root: Path | None = None, test: bool = False) -> tuple
     return flows, problems
 
 
-def load_stories(directory: Path, root: Path | None = None, test: bool = False) -> Flows:
-    """Read every YAML file under ``directory``; raise ``InvalidFiles`` on any problem."""
-    merged, problems = Flows(), []
+def load_stories(directory: Path, root: Path | None = None, test: bool = False,
+                 problems: list[Problem] | None = None) -> Flows:
+    """Read every YAML file under ``directory``.
+
+    With ``problems`` given, problems are appended there; without, any problem raises.
+    """
+    merged = Flows()
+    collect = problems is not None
+    problems = problems if collect else []
     for path in sorted(p for p in directory.rglob("*") if p.suffix in (".yml", ".yaml")):
         flows, found = read_file(path, root, test)
         problems.extend(found)
         merged.stories.extend(flows.stories)
         merged.rules.extend(flows.rules)
-    if problems:
+    if problems and not collect:
         raise InvalidFiles(problems)
     return merged

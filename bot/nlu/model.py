@@ -99,6 +99,9 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> t
         "large_amount": settings.large_amount,
         "escalate_from": settings.escalate_from,
         "urgency_threshold": float(settings.urgency["threshold"]),
+        # A scam's keywords and its Chinese name point to it when the classifier hesitates.
+        "keywords": {k: list(v.keywords) + [v.name, *v.name.replace("(", "/").replace(")", "/").split("/")]
+                     for k, v in content.scams.items()},
     })
     return nlp, Preparer(settings.max_chars, words)
 

@@ -42,6 +42,7 @@ class Verdict:
     scam_type: str
     confidence: float
     topic: str | None  # the scam type the message is closest to, even for questions about scams
+    likely: tuple[str, ...]  # scam types from likeliest: keyword hits first, then the classifier's scores
     scam_like: bool  # the message sets a scam scene (the cues count at their full level)
     assessment: Assessment
 
@@ -119,8 +120,10 @@ class ScamRiskComponent:
     """Decides the scam type (or not_scam/unknown) and the risk of the message."""
 
     def __init__(self, nlp: Language, scam_types: list[str], intent_types: dict[str, str],
-                 question_intents: list[str], min_type_confidence: float, large_amount: float, escalate_from: str, urgency_threshold: float):
+                 question_intents: list[str], min_type_confidence: float, large_amount: float, escalate_from: str,
+                 urgency_threshold: float, keywords: dict[str, list[str]]):
         self.scam_types = set(scam_types)
+        self.keywords = {t: [w for w in keywords.get(t, []) if len(w) > 1] for t in scam_types}
         self.question_intents = set(question_intents)
         self.intent_types = intent_types
         self.min_type_confidence = min_type_confidence
@@ -161,9 +164,10 @@ class ScamRiskComponent:
         if scam_type == NOT_SCAM and assessment.escalate:
             scam_type, confidence = UNKNOWN, mass.get(UNKNOWN, 0.0)  # sounds dangerous, type unclear
         raw = doc._.scores or {}
-        topic = max(self.scam_types, key=lambda t: raw.get(t, -9.0)) if raw and self.scam_types else None
+        hits = {t: sum(word in doc.text for word in self.keywords[t]) for t in self.scam_types}
+        likely = tuple(sorted(self.scam_types, key=lambda t: (-hits[t], -raw.get(t, -9.0), t)))
         doc._.verdict = Verdict(intent, cats[intent], scam_type, round(min(max(confidence, 0.0), 1.0), 4),
-                                topic, scam_like, assessment)
+                                likely[0] if likely else None, likely, scam_like, assessment)
         return doc
 
 
@@ -189,8 +193,9 @@ def make_cues(nlp: Language, name: str, rules_path: str):
 
 @Language.factory("scam_risk", default_config={
     "scam_types": [], "intent_types": {}, "question_intents": [], "min_type_confidence": 0.25,
-    "large_amount": 10000.0, "escalate_from": "high", "urgency_threshold": 0.8})
+    "large_amount": 10000.0, "escalate_from": "high", "urgency_threshold": 0.8, "keywords": {}})
 def make_scam_risk(nlp: Language, name: str, scam_types: list, intent_types: dict, question_intents: list,
-                   min_type_confidence: float, large_amount: float, escalate_from: str, urgency_threshold: float):
+                   min_type_confidence: float, large_amount: float, escalate_from: str, urgency_threshold: float,
+                   keywords: dict):
     return ScamRiskComponent(nlp, scam_types, intent_types, question_intents, min_type_confidence,
-                             large_amount, escalate_from, urgency_threshold)
+                             large_amount, escalate_from, urgency_threshold, keywords)

@@ -109,10 +109,15 @@ def read_file(path: Path, root: Path | None = None) -> tuple[NluData, list[Probl
     return data, problems
 
 
-def load_nlu(directory: Path, root: Path | None = None) -> NluData:
-    """Read every ``*.yml``/``*.yaml`` file under ``directory``; raise on any problem."""
+def load_nlu(directory: Path, root: Path | None = None, problems: list[Problem] | None = None) -> NluData:
+    """Read every ``*.yml``/``*.yaml`` file under ``directory``.
+
+    With ``problems`` given, problems are appended there and what could be read is
+    returned; without, any problem raises ``InvalidFiles``.
+    """
     merged = NluData()
-    problems: list[Problem] = []
+    collect = problems is not None
+    problems = problems if collect else []
     files = sorted(p for p in directory.rglob("*") if p.suffix in (".yml", ".yaml"))
     for path in files:
         data, found = read_file(path, root)
@@ -124,6 +129,6 @@ def load_nlu(directory: Path, root: Path | None = None) -> NluData:
                                (data.synonyms, merged.synonyms)):
             for key, values in source.items():
                 target.setdefault(key, []).extend(values)
-    if problems:
+    if problems and not collect:
         raise InvalidFiles(problems)
     return merged

@@ -35,6 +35,7 @@ class Understanding:
     ranking: list[tuple[str, float]] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)  # raw classifier score of every intent
     topic: str | None = None  # closest scam type, also for questions ("杀猪盘是什么意思")
+    likely: tuple[str, ...] = ()  # scam types from likeliest (keywords, then scores)
     scam_like: bool = False  # the message sets a scam scene
 
     def amount(self) -> float | None:
@@ -107,6 +108,6 @@ class Understander:
             scam_type=verdict.scam_type, confidence=verdict.confidence,
             risk=verdict.assessment.risk, escalate=verdict.assessment.escalate,
             cues=list(verdict.assessment.cues), entities=entities, ranking=ranking, scores=dict(doc._.scores or {}),
-            topic=verdict.topic,
+            topic=verdict.topic, likely=verdict.likely,
             scam_like=verdict.scam_like,
         )
