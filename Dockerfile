@@ -4,9 +4,9 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-# CJK fonts for the report charts and the printable leaflets.
+# CJK fonts for the report charts and the printable leaflets; offline speech for 长辈模式.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && apt-get install -y --no-install-recommends fonts-noto-cjk espeak-ng opus-tools \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md ./

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config import Settings
 from bot.dialogue.engine import Brain, Engine
+from bot.dialogue.flowchart import load_flowchart
 from bot.dialogue.responses import load_responses
 from bot.dialogue.stories import load_stories
 from bot.nlu.understand import Understander
@@ -16,8 +17,11 @@ def build_brain(settings: Settings, understander: Understander | None = None, re
     understander = understander or Understander(settings, retrain=retrain)
     flows = load_stories(settings.stories_dir, settings.root)
     responses = load_responses(settings.content_dir / "responses.yml", settings.root)
-    quiz = load_quiz(settings.content_dir / "quiz.yml", settings.root, set(understander.content.scams))
-    return Brain.build(understander, flows, responses, quiz)
+    scams = set(understander.content.scams)
+    quiz = load_quiz(settings.content_dir / "quiz.yml", settings.root, scams)
+    guided = load_flowchart(settings.content_dir / "guided.yml", settings.root, scams)
+    visit = load_flowchart(settings.content_dir / "visit.yml", settings.root, scams)
+    return Brain.build(understander, flows, responses, quiz, guided, visit)
 
 
 def build_engine(settings: Settings, store: Store | None = None, understander: Understander | None = None) -> Engine:

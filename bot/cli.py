@@ -282,6 +282,25 @@ def cmd_broadcast(args) -> int:
     return 0
 
 
+def cmd_leaflet(args) -> int:
+    from bot import leaflet
+    from bot.content import load_content
+
+    settings = _settings(args)
+    scams = load_content(settings.content_dir, settings.root).scams
+    if args.scam_id not in scams:
+        print(f"unknown scam type {args.scam_id!r}: use one of {', '.join(sorted(scams))}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"leaflet-{args.scam_id}.pdf")
+    try:
+        leaflet.render(scams[args.scam_id], settings, out)
+    except leaflet.NoFont as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="反诈助手 — anti-fraud outreach bot")
     parser.add_argument("--config", help="config file (default: $BOT_CONFIG or ./config.yml)")
@@ -333,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="the alert's day, YYYY-MM-DD (default: today)")
     p.add_argument("--rate", type=float, help="messages per second (default: config broadcast.rate_per_second)")
     p.set_defaults(func=cmd_broadcast)
+
+    p = sub.add_parser("leaflet", help="a printable one-page A4 leaflet for a scam type")
+    p.add_argument("scam_id")
+    p.add_argument("--out", help="PDF file (default: leaflet-SCAM_ID.pdf)")
+    p.set_defaults(func=cmd_leaflet)
 
     p = sub.add_parser("content", help="outreach staff's tools: 'content check'")
     content_sub = p.add_subparsers(dest="content_command", required=True)

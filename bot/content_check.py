@@ -17,6 +17,7 @@ from bot.broadcast import load_file_alerts
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.dialogue.actions import Actions
+from bot.dialogue.flowchart import load_flowchart
 from bot.dialogue.engine import COMMANDS, NO, SCAM_GROUP, YES
 from bot.dialogue.responses import PLACEHOLDERS, load_responses, placeholders_in
 from bot.dialogue.stories import ActionStep, IntentStep, SlotStep, load_stories
@@ -208,4 +209,6 @@ def check(settings: Settings) -> list[Problem]:
     declared = set(content.scams) | {p.stem for p in (settings.content_dir / "scams").glob("*.yml")}
     load_quiz(settings.content_dir / "quiz.yml", settings.root, declared, problems)
     load_file_alerts(settings.content_dir / "alerts", settings.root, declared, problems)
+    for flow in ("guided.yml", "visit.yml"):
+        load_flowchart(settings.content_dir / flow, settings.root, declared, problems)
     return sorted(problems, key=lambda p: (p.file, p.line))

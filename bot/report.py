@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import json
 import logging
 import statistics
 from dataclasses import dataclass, field
@@ -85,6 +86,14 @@ def build(store: Store, scam_names: dict[str, str], since: str | None = None, un
         ("quiz_answers", "小测验答题数", quiz["n"]),
         ("quiz_correct_rate", "小测验答对率", round(quiz["c"] / quiz["n"], 4) if quiz["n"] else None),
     ]
+    visits = q("select * from visits where status = 'done' and started_at >= :lo and started_at < :hi")
+    report.summary += [
+        ("visits", "入户走访次数", len(visits)),
+        ("residents_reached", "走访覆盖老人（同意记录）", sum(1 for v in visits if v["consent"])),
+        ("apps_installed", "走访中安装反诈APP", sum(1 for v in visits if v["app_installed"])),
+        ("hotlines_saved", "走访中保存96110", sum(1 for v in visits if v["hotline_saved"])),
+        ("visit_escalations", "走访发现风险并预警", sum(1 for v in visits if v["escalation_id"])),
+    ]
     by_type = {}
     for e in escalations:
         by_type[e["scam_type"]] = by_type.get(e["scam_type"], 0) + 1
@@ -96,6 +105,18 @@ def build(store: Store, scam_names: dict[str, str], since: str | None = None, un
     report.tables.append(Table("escalations_by_risk", "预警风险等级", ["risk", "等级", "数量"],
                                [[r, RISK_ZH[r], sum(1 for e in escalations if e["risk"] == r)]
                                 for r in ("urgent", "high", "medium")]))
+    grids: dict[str, list[dict]] = {}
+    for visit in visits:
+        grids.setdefault(visit["grid"] or "未填写", []).append(visit)
+    report.tables.append(Table("visits_by_grid", "各网格入户走访", ["grid", "网格", "走访", "安装APP", "发现风险"],
+                               [[g, g, len(v), sum(x["app_installed"] for x in v), sum(x["risk_found"] for x in v)]
+                                for g, v in sorted(grids.items(), key=lambda kv: -len(kv[1]))]))
+    topics: dict[str, int] = {}
+    for visit in visits:
+        for topic in json.loads(visit["topics"] or "[]"):
+            topics[topic] = topics.get(topic, 0) + 1
+    report.tables.append(Table("visit_topics", "走访讲解的话题", ["topic", "话题", "次数"],
+                               [[t, t, n] for t, n in sorted(topics.items(), key=lambda kv: -kv[1])]))
     return report
 
 
@@ -163,7 +184,9 @@ def write_charts(report: Report, out: Path) -> list[Path]:
     matplotlib.rcParams["axes.unicode_minus"] = False
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for table, index, title in ((report.tables[0], 2, "各类诈骗警示次数"), (report.tables[1], 2, "预警处理结果")):
+    charts = ((report.tables[0], 2, "各类诈骗警示次数"), (report.tables[1], 2, "预警处理结果"),
+              (report.tables[3], 2, "各网格入户走访次数"))
+    for table, index, title in charts:
         rows = [r for r in table.rows if r[index]] or table.rows[:1]
         labels = [str(r[1]) for r in rows]
         values = [r[index] for r in rows]

@@ -82,6 +82,19 @@ def m003_outreach(db: Database) -> None:
                                "at": str}, pk="id", if_not_exists=True)
 
 
+@migrations()
+def m004_visits(db: Database) -> None:
+    """Grid workers (网格员) and their door-to-door visits."""
+    db["workers"].create({"channel": str, "user_id": str, "name": str, "grid": str, "added_by": str,
+                          "added_at": str}, pk=("channel", "user_id"), if_not_exists=True)
+    db["visits"].create({
+        "id": int, "worker": str, "worker_channel": str, "grid": str, "household": str, "age_band": str,
+        "consent": int, "date": str, "started_at": str, "finished_at": str, "topics": str, "answers": str,
+        "app_installed": int, "hotline_saved": int, "risk_found": int, "escalation_id": int, "status": str,
+    }, pk="id", if_not_exists=True)
+    db["visits"].create_index(["grid"], if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 

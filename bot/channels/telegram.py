@@ -123,7 +123,7 @@ class ResidentBot:
         app.add_handler(CommandHandler("start", self.on_command))
         app.add_handler(CommandHandler("help", self.on_command))
         app.add_handler(CommandHandler("hotline", self.on_command))
-        for command in ("report", "subscribe", "unsubscribe", "quiz", "case"):
+        for command in ("report", "subscribe", "unsubscribe", "quiz", "case", "elder", "visit", "cancel"):
             app.add_handler(CommandHandler(command, self.on_command))
         app.add_handler(CallbackQueryHandler(self.on_button, pattern=r"^/[a-z_]+(:[A-Za-z0-9_-]+)*$"))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
@@ -166,11 +166,28 @@ class ResidentBot:
                 replies.append(Reply("您发的消息有点多，我都收到了，请稍等一下再发。紧急情况请直接拨打 110。"))
         for reply in replies:
             await send_text(context.bot, chat_id, reply.text, keyboard(reply))
+            if reply.voice:
+                await self.speak(context.bot, chat_id, reply.text)
 
-    async def converse(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    @staticmethod
+    async def speak(bot, chat_id: int, text: str) -> None:
+        """The reply as a short voice message (长辈模式); text-only when speech is unavailable."""
+        from bot import voice
+
+        spoken = await asyncio.to_thread(voice.synthesize, text)
+        if spoken is None:
+            return
+        audio, seconds = spoken
+        try:
+            await bot.send_voice(chat_id, audio, duration=int(round(seconds)))
+        except (TimedOut, NetworkError, BadRequest) as exc:  # the text already went out
+            log.warning("voice message to %s failed: %s", chat_id, exc)
+
+    async def converse(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str,
+                       gated: bool = True) -> None:
         chat_id = update.effective_chat.id
         key = self.user_key(update)
-        gate = self.flood.check(key)
+        gate = self.flood.check(key) if gated else "ok"  # button presses answer our own questions
         result = self.engine.handle(CHANNEL, key, text)
         await self.deliver(context, chat_id, result, gate)
 
@@ -204,7 +221,7 @@ class ResidentBot:
             pass
         if update.effective_chat is None:
             return
-        await self.converse(update, context, query.data)
+        await self.converse(update, context, query.data, gated=False)
 
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

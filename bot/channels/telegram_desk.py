@@ -51,6 +51,7 @@ class DeskBot:
         app.add_handler(CommandHandler("queue", self.on_queue))
         app.add_handler(CommandHandler("escalation", self.on_escalation))
         app.add_handler(CommandHandler("reload", self.on_reload))
+        app.add_handler(CommandHandler("addworker", self.on_add_worker))
         app.add_handler(CommandHandler("alert", self.on_alert))
         app.add_handler(CommandHandler("broadcast", self.on_broadcast))
 
@@ -188,6 +189,18 @@ class DeskBot:
                 f"#{r['id']} {STATUS_ZH[r['status']]} · {names.get(r['scam_type'], r['scam_type'])} · {r['created_at']}"
                 for r in rows)
         await send_text(context.bot, update.effective_chat.id, text)
+
+    async def on_add_worker(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/addworker USER_ID [name]: register a grid worker (网格员) who may run /visit."""
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/addworker")
+        args = context.args or []
+        if not args or not args[0].isdigit():
+            return await send_text(context.bot, update.effective_chat.id,
+                                   "用法：/addworker 网格员的Telegram用户编号 [姓名或称呼]")
+        name = " ".join(args[1:])[:30]
+        self.engine.actions.visits.add_worker("telegram", args[0], name, self.actor(update))
+        await send_text(context.bot, update.effective_chat.id, f"已登记网格员 {name or args[0]}，对方发 /visit 即可开始走访记录。")
 
     async def on_reload(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/reload: check, retrain and swap the content while conversations go on."""

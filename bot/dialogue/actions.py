@@ -48,6 +48,8 @@ class TurnContext:
     replies: list[Reply] = field(default_factory=list)
     escalation_id: int | None = None
     contact: str = ""  # who the duty desk should call back (a grid worker in a visit)
+    summary: str = ""  # the duty desk's summary when the messages would not say it (button flows)
+    short: bool = False  # 长辈模式: the short urgent reply
 
 
 class Actions:
@@ -55,13 +57,20 @@ class Actions:
 
     PYTHON_ACTIONS = ("action_warn", "action_explain", "action_clarify", "action_escalate", "action_answer",
                       "action_default_fallback", "action_subscribe", "action_unsubscribe", "action_quiz",
-                      "action_quiz_answer", "action_case")
+                      "action_quiz_answer", "action_case", "action_guided", "action_guided_answer", "action_visit",
+                      "action_visit_answer", "action_cancel")
 
     def __init__(self, engine):
+        from bot.dialogue.guided import GuidedMode
+        from bot.dialogue.visits import Visits
+
         self.engine = engine
+        self.guided = GuidedMode(self)
+        self.visits = Visits(self)
         self.python: dict[str, Callable[[TurnContext], None]] = dict(zip(self.PYTHON_ACTIONS, (
             self.warn, self.explain, self.clarify, self.escalate, self.answer, self.fallback,
-            self.subscribe, self.unsubscribe, self.quiz, self.quiz_answer, self.case)))
+            self.subscribe, self.unsubscribe, self.quiz, self.quiz_answer, self.case,
+            self.guided.start, self.guided.answer, self.visits.start, self.visits.answer, self.visits.cancel)))
 
     def names(self, brain: "Brain") -> set[str]:
         return set(self.python) | brain.responses.names()
@@ -168,14 +177,14 @@ class Actions:
             risk=slots.get("risk") or "high",
             cues=[c.label for c in ctx.cues if c.id not in ("stopped", "not_yet")],
             amount=slots.get("amount"),
-            summary=self.engine.summary(ctx),
+            summary=ctx.summary or self.engine.summary(ctx),
             contact=ctx.contact,
         )
         slots["escalation_id"] = opened.id
         ctx.escalation_id = opened.id
         lost = any(c.id in LOST_CUES for c in ctx.cues) or slots.get("transferred") or slots.get("paid_fee")
-        reply = ctx.brain.responses.render("utter_urgent_lost" if lost else "utter_urgent_moving",
-                                           self.values(ctx.brain, ctx.tracker))
+        name = ("utter_guided_urgent_" if ctx.short else "utter_urgent_") + ("lost" if lost else "moving")
+        reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
         reply.urgent = True
         ctx.replies.append(reply)
 

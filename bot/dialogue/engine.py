@@ -42,9 +42,12 @@ ANSWER_CUES = {"transferred": "money_gone", "paid_fee": "money_gone", "still_on_
                "gave_card": "card_handover", "downloaded_app": "download_app"}
 COMMANDS = {"/start": "greet", "/help": "bot_help", "/hotline": "ask_hotline", "/report": "report_number",
             "/check": "check_number", "/subscribe": "subscribe", "/unsubscribe": "unsubscribe",
-            "/quiz": "quiz", "/case": "case"}
-# Commands that run one action directly, whatever the stories say.
-DIRECT_ACTIONS = {"quiz": "action_quiz", "case": "action_case", "quiz_answer": "action_quiz_answer"}
+            "/quiz": "quiz", "/case": "case", "/elder": "elder", "/visit": "visit", "/cancel": "cancel"}
+# Commands and buttons that run one action directly, whatever the stories say.
+DIRECT_ACTIONS = {"quiz": "action_quiz", "case": "action_case", "quiz_answer": "action_quiz_answer",
+                  "elder": "action_guided", "guided_answer": "action_guided_answer", "visit": "action_visit",
+                  "visit_answer": "action_visit_answer", "cancel": "action_cancel"}
+BUTTON_INTENTS = ((re.compile(r"^/g:[a-z0-9_]+:\d$"), "guided_answer"), (re.compile(r"^/v:[a-z0-9_]+:\d$"), "visit_answer"))
 PAYLOAD = re.compile(r"^/([a-z][a-z0-9_]*)$")
 MAX_ACTIONS_PER_TURN = 8
 
@@ -58,15 +61,18 @@ class Brain:
     responses: Responses
     policy: Policy
     quiz: tuple = ()  # bot.quiz.Question
+    guided: object = None  # bot.dialogue.flowchart.Flowchart for 长辈模式
+    visit: object = None  # bot.dialogue.flowchart.Flowchart for grid workers' visits
 
     @property
     def content(self) -> Content:
         return self.understander.content
 
     @classmethod
-    def build(cls, understander: Understander, flows: Flows, responses: Responses, quiz=()) -> "Brain":
+    def build(cls, understander: Understander, flows: Flows, responses: Responses, quiz=(), guided=None,
+              visit=None) -> "Brain":
         return cls(understander, flows, responses, Policy(flows, {SCAM_GROUP: set(understander.content.scams)}),
-                   tuple(quiz))
+                   tuple(quiz), guided, visit)
 
 
 @dataclass
@@ -117,7 +123,7 @@ class Engine:
         brain = self.brain
         with self._lock(key):
             tracker = self._load(key)
-            understanding = self._understand(brain, text or "")
+            understanding = self._understand(brain, text or "", tracker)
             if not understanding.normalised.strip():
                 understanding.intent = "empty"  # nothing readable: the fallback answers
             ctx = TurnContext(brain, tracker, understanding, channel, str(user_id), contact=contact)
@@ -168,10 +174,16 @@ class Engine:
             tracker = Tracker(key)  # an old conversation: start afresh
         return tracker
 
-    def _understand(self, brain: Brain, text: str) -> Understanding:
+    def _understand(self, brain: Brain, text: str, tracker: Tracker) -> Understanding:
         command = text.strip().split(maxsplit=1)[0].split("@")[0] if text.strip().startswith("/") else ""
         if command in COMMANDS:
             return Understanding(text=text, normalised=text, intent=COMMANDS[command])
+        for pattern, intent in BUTTON_INTENTS:
+            if pattern.match(text.strip()):
+                return Understanding(text=text.strip(), normalised=text.strip(), intent=intent)
+        if "visit" in tracker.extra and not command:  # a visit in progress reads the worker's answers
+            return Understanding(text=text, normalised=text, intent="visit_answer")
+        tracker.extra.pop("guided", None)  # typing leaves 长辈模式: the free-text understanding takes over
         if QUIZ_ANSWER.match(text.strip()):
             return Understanding(text=text.strip(), normalised=text.strip(), intent="quiz_answer")
         match = PAYLOAD.match(text.strip())

@@ -28,6 +28,7 @@ class Reply:
     buttons: list[Button] = field(default_factory=list)
     urgent: bool = False
     kind: str = ""  # the response or action that made it, for logs and tests
+    voice: bool = False  # also send it as a short spoken message (长辈模式)
 
 
 @dataclass
