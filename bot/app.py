@@ -9,6 +9,7 @@ from bot.dialogue.responses import load_responses
 from bot.dialogue.stories import load_stories
 from bot.nlu.understand import Understander
 from bot.quiz import load_quiz
+from bot.riskcheck import load_official
 from bot.store import Store
 
 
@@ -21,7 +22,8 @@ def build_brain(settings: Settings, understander: Understander | None = None, re
     quiz = load_quiz(settings.content_dir / "quiz.yml", settings.root, scams)
     guided = load_flowchart(settings.content_dir / "guided.yml", settings.root, scams)
     visit = load_flowchart(settings.content_dir / "visit.yml", settings.root, scams)
-    return Brain.build(understander, flows, responses, quiz, guided, visit)
+    official = load_official(settings.content_dir / "official.yml", settings.root)
+    return Brain.build(understander, flows, responses, quiz, guided, visit, official)
 
 
 def build_engine(settings: Settings, store: Store | None = None, understander: Understander | None = None) -> Engine:

@@ -205,8 +205,69 @@ def reload_under_load(settings: Settings) -> dict:
             "latency_ms_p50_during_reload": round(statistics.median(during or [0]), 2)}
 
 
+def risk_list(settings: Settings, rows: int) -> dict:
+    """Import ``rows`` values from CSV into a fresh database, then time lookups."""
+    import csv
+    import random
+    import tempfile
+
+    from bot.riskcheck import Checker, load_official, normalise
+    from bot.risklist import RiskList
+    from bot.store import Store
+
+    rng = random.Random(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "list.csv"
+        values = []
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["kind", "value", "verdict", "source", "note"])
+            for i in range(rows):
+                if i % 3 == 0:
+                    value = f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
+                    kind = "phone"
+                elif i % 3 == 1:
+                    value = f"http://scam{i}.{rng.choice(['top', 'xyz', 'com'])}/login"
+                    kind = "url"
+                else:
+                    value = f"62{rng.randrange(10**15):015d}"
+                    kind = "bank_card"
+                values.append((kind, value))
+                writer.writerow([kind, value, "fraud", "bench", ""])
+            writer.writerow(["phone", "not a number", "fraud", "bench", ""])  # one bad row
+        store = Store(Path(tmp) / "bench.db")
+        started = time.perf_counter()
+        result = RiskList(store).import_csv(path)
+        import_s = time.perf_counter() - started
+        sample = [values[rng.randrange(len(values))] for _ in range(5000)]
+        misses = [("phone", f"199{rng.randrange(10**8):08d}") for _ in range(5000)]
+        timings = []
+        for kind, value in sample + misses:
+            key = normalise(kind, value)
+            t0 = time.perf_counter()
+            store.query("select verdict from risk_list where kind = :k and value = :v", {"k": kind, "v": key})
+            timings.append((time.perf_counter() - t0) * 1000)
+        checker = Checker(store, load_official(settings.content_dir / "official.yml"))
+        full = []
+        for kind, value in sample[:2000]:
+            t0 = time.perf_counter()
+            checker.check([(kind, value)])
+            full.append((time.perf_counter() - t0) * 1000)
+        size_mb = (Path(tmp) / "bench.db").stat().st_size / 2**20
+        store.close()
+    timings.sort()
+    full.sort()
+    return {"rows": rows, "imported": result.imported, "bad_rows_reported": len(result.skipped),
+            "import_s": round(import_s, 1), "rows_per_s": round(rows / import_s),
+            "lookup_ms_p50": round(timings[len(timings) // 2], 4), "lookup_ms_p99": round(timings[int(len(timings) * 0.99)], 4),
+            "full_check_ms_p50": round(full[len(full) // 2], 3), "full_check_ms_p99": round(full[int(len(full) * 0.99)], 3),
+            "database_mb": round(size_mb, 1)}
+
+
 def run(settings: Settings, args) -> int:
-    if getattr(args, "reload", False):
+    if getattr(args, "risklist", 0):
+        figures = risk_list(settings, args.risklist)
+    elif getattr(args, "reload", False):
         figures = reload_under_load(settings)
     elif getattr(args, "stream", 0):
         figures = stream(settings, args.stream)

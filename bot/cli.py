@@ -301,6 +301,67 @@ def cmd_leaflet(args) -> int:
     return 0
 
 
+def cmd_reports(args) -> int:
+    import getpass
+
+    from bot.risklist import RiskList
+
+    _, store = _store(args)
+    risk = RiskList(store)
+    for report_id, confirm in [(i, True) for i in args.confirm or []] + [(i, False) for i in args.reject or []]:
+        try:
+            row = risk.review(report_id, confirm, f"cli:{getpass.getuser()}")
+        except KeyError:
+            print(f"no report #{report_id}", file=sys.stderr)
+            return 1
+        print(f"#{report_id} {row['kind']} {row['shown']}: {row['status']}")
+    if args.confirm or args.reject:
+        return 0
+    rows = risk.reports(args.status, args.limit)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    for r in rows:
+        print(f"#{r['id']:<5} {r['created_at']}  {r['status']:9}  {r['kind']:9}  {r['shown'][:30]:30}  "
+              f"{r['reporters']} 人举报  {(r['summary'] or '')[:40]}")
+    print(f"{len(rows)} reports" + (f" with status {args.status}" if args.status else ""))
+    return 0
+
+
+def cmd_risklist(args) -> int:
+    import getpass
+
+    from bot.risklist import RiskList
+
+    _, store = _store(args)
+    risk = RiskList(store)
+    if args.action == "import":
+        result = risk.import_csv(Path(args.file), f"cli:{getpass.getuser()}")
+        for line in result.skipped:
+            print(line, file=sys.stderr)
+        print(f"imported {result.imported} values ({result.duplicates} duplicates merged, "
+              f"{len(result.skipped)} bad rows skipped)")
+        return 0 if result.imported or not result.skipped else 1
+    if args.action == "export":
+        text = risk.export_csv()
+        if args.file:
+            Path(args.file).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+    if args.action == "add":
+        try:
+            kind, value = risk.add(args.kind, args.file, args.verdict, "cli", args.note or "", f"cli:{getpass.getuser()}")
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(f"{kind} {value}: {args.verdict}")
+        return 0
+    removed = risk.remove(args.file, args.kind)
+    print(f"removed {removed}")
+    return 0 if removed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="反诈助手 — anti-fraud outreach bot")
     parser.add_argument("--config", help="config file (default: $BOT_CONFIG or ./config.yml)")
@@ -353,6 +414,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, help="messages per second (default: config broadcast.rate_per_second)")
     p.set_defaults(func=cmd_broadcast)
 
+    p = sub.add_parser("reports", help="residents' reports of numbers, links and accounts; --confirm/--reject")
+    p.add_argument("--status", help="new, confirmed or rejected")
+    p.add_argument("--confirm", type=int, nargs="*", metavar="ID", help="confirm: the value joins the risk list")
+    p.add_argument("--reject", type=int, nargs="*", metavar="ID")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_reports)
+
+    p = sub.add_parser("risklist", help="the risk list: import FILE.csv | export [FILE] | add VALUE | remove VALUE")
+    p.add_argument("action", choices=["import", "export", "add", "remove"])
+    p.add_argument("file", nargs="?", help="the CSV file (import/export), or the value (add/remove)")
+    p.add_argument("--kind", choices=["phone", "url", "bank_card", "account"], help="default: guessed from the value")
+    p.add_argument("--verdict", default="fraud", choices=["fraud", "suspicious", "official"])
+    p.add_argument("--note")
+    p.set_defaults(func=cmd_risklist)
+
     p = sub.add_parser("leaflet", help="a printable one-page A4 leaflet for a scam type")
     p.add_argument("scam_id")
     p.add_argument("--out", help="PDF file (default: leaflet-SCAM_ID.pdf)")
@@ -382,6 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conversations", action="store_true",
                    help="instead: simultaneous multi-turn conversations through the whole engine")
     p.add_argument("--users", type=int, default=1000, help="simultaneous conversations (default 1000)")
+    p.add_argument("--risklist", type=int, default=0, metavar="ROWS",
+                   help="instead: import ROWS risk-list values from CSV and time lookups (e.g. 1000000)")
     p.add_argument("--reload", action="store_true",
                    help="instead: reload (with retraining) while messages keep coming; count failures")
     p.add_argument("--stream", type=int, default=0, metavar="N",

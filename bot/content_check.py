@@ -27,6 +27,7 @@ from bot.nlu.normalize import normalise
 from bot.nlu.trainingdata import NluData, load_nlu
 from bot.problems import InvalidFiles, Problem, display_path
 from bot.quiz import load_quiz
+from bot.riskcheck import load_official
 from bot.yamlfile import load_yaml
 
 TELEGRAM_LIMIT = 4096
@@ -209,6 +210,7 @@ def check(settings: Settings) -> list[Problem]:
     declared = set(content.scams) | {p.stem for p in (settings.content_dir / "scams").glob("*.yml")}
     load_quiz(settings.content_dir / "quiz.yml", settings.root, declared, problems)
     load_file_alerts(settings.content_dir / "alerts", settings.root, declared, problems)
+    load_official(settings.content_dir / "official.yml", settings.root, problems)
     for flow in ("guided.yml", "visit.yml"):
         load_flowchart(settings.content_dir / flow, settings.root, declared, problems)
     return sorted(problems, key=lambda p: (p.file, p.line))

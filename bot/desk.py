@@ -24,7 +24,7 @@ from bot.store import Store, ago, now
 BUTTONS = {"claimed": "认领", "contacted": "已联系", "dissuaded": "已劝阻", "lost": "已被骗",
            "unreachable": "联系不上", "closed": "关闭"}
 RISK_ZH = {"urgent": "紧急", "high": "高", "medium": "中", "low": "低", "none": "无"}
-STAFF_KINDS = ("staff_alert", "staff_update", "realert", "reminder")
+STAFF_KINDS = ("staff_alert", "staff_update", "realert", "reminder", "report_digest")
 
 
 @dataclass
@@ -37,6 +37,7 @@ class DeskSettings:
     check_in_residents: bool = False
     check_in_after_hours: float = 24.0
     retry_max_seconds: float = 300.0
+    report_digest_minutes: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeskSettings":
@@ -52,6 +53,7 @@ class DeskSettings:
             check_in_residents=bool(raw.get("check_in_residents", False)),
             check_in_after_hours=float(raw.get("check_in_after_hours", 24)),
             retry_max_seconds=float(raw.get("retry_max_seconds", 300)),
+            report_digest_minutes=float(raw.get("report_digest_minutes", 60)),
         )
 
     def is_staff(self, user_id: int | str | None) -> bool:
@@ -64,6 +66,17 @@ def _local(stamp: str | None) -> str:
         return ""
     moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
     return moment.astimezone().strftime("%m-%d %H:%M")
+
+
+def digest_text(reports: list[dict]) -> str:
+    """The staff chat's digest of residents' reports (values as reported; summaries redacted)."""
+    from bot.riskcheck import KIND_ZH
+
+    lines = [f"📮 群众举报 {len(reports)} 条，请核实："]
+    for r in reports:
+        lines.append(f"#{r['id']} {KIND_ZH.get(r['kind'], r['kind'])} {r['shown']}（{r['reporters']} 人举报）"
+                     f"：{mask(r['summary'] or '')[:80]}")
+    return "\n".join(lines)
 
 
 def alert_text(row: dict, events: list[dict], scam_names: dict[str, str], kind: str = "staff_alert") -> str:
@@ -154,6 +167,16 @@ class Desk:
                 db.execute("update escalations set reminded_at = ? where id = ?", [stamp, row["id"]])
                 db["outbox"].insert({"kind": "reminder", "escalation_id": row["id"], "payload": "{}",
                                      "created_at": stamp, "next_attempt_at": stamp})
+                queued += 1
+            waiting = list(db.query("select id from reports where status = 'new' and digested_at is null"))
+            recent = list(db.query("select 1 from outbox where kind = 'report_digest' and created_at > :since",
+                                   {"since": ago(minutes=s.report_digest_minutes)}))
+            if waiting and (not recent or len(waiting) >= 10):
+                ids = [r["id"] for r in waiting[:10]]
+                db.execute(f"update reports set digested_at = ? where id in ({','.join('?' * len(ids))})",
+                           [stamp, *ids])
+                db["outbox"].insert({"kind": "report_digest", "escalation_id": None, "created_at": stamp,
+                                     "payload": json.dumps({"reports": ids}), "next_attempt_at": stamp})
                 queued += 1
             if s.check_in_residents:
                 quiet = list(db.query(

@@ -95,6 +95,19 @@ def m004_visits(db: Database) -> None:
     db["visits"].create_index(["grid"], if_not_exists=True)
 
 
+@migrations()
+def m005_risk_list(db: Database) -> None:
+    """The staff's risk list (normalised values) and residents' reports of numbers, links and accounts."""
+    db["risk_list"].create({"id": int, "kind": str, "value": str, "verdict": str, "source": str, "note": str,
+                            "added_by": str, "added_at": str, "expires_at": str}, pk="id", if_not_exists=True)
+    db["risk_list"].create_index(["kind", "value"], unique=True, if_not_exists=True)
+    db["reports"].create({"id": int, "kind": str, "value": str, "shown": str, "channel": str, "chat_id": str,
+                          "summary": str, "status": str, "created_at": str, "reviewed_by": str, "reviewed_at": str,
+                          "digested_at": str}, pk="id", if_not_exists=True)
+    db["reports"].create_index(["kind", "value"], if_not_exists=True)
+    db["reports"].create_index(["status"], if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 

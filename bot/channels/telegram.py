@@ -123,7 +123,7 @@ class ResidentBot:
         app.add_handler(CommandHandler("start", self.on_command))
         app.add_handler(CommandHandler("help", self.on_command))
         app.add_handler(CommandHandler("hotline", self.on_command))
-        for command in ("report", "subscribe", "unsubscribe", "quiz", "case", "elder", "visit", "cancel"):
+        for command in ("report", "check", "subscribe", "unsubscribe", "quiz", "case", "elder", "visit", "cancel"):
             app.add_handler(CommandHandler(command, self.on_command))
         app.add_handler(CallbackQueryHandler(self.on_button, pattern=r"^/[a-z_]+(:[A-Za-z0-9_-]+)*$"))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
@@ -200,10 +200,11 @@ class ResidentBot:
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
-        command = (message.text or "/start").split()[0].split("@")[0]
-        if update.effective_chat.type != ChatType.PRIVATE and "@" not in (message.text or "").split()[0]:
+        words = (message.text or "/start").split(maxsplit=1)
+        if update.effective_chat.type != ChatType.PRIVATE and "@" not in words[0]:
             return  # in groups only commands addressed to us
-        await self.converse(update, context, command)
+        command = words[0].split("@")[0]
+        await self.converse(update, context, command + (f" {words[1]}" if len(words) > 1 else ""))
 
     async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.effective_chat.type == ChatType.PRIVATE:

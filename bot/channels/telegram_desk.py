@@ -11,6 +11,7 @@ and is retried with backoff, also after a restart.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -18,7 +19,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.channels.telegram import seconds, send_text
-from bot.desk import BUTTONS, STAFF_KINDS, Desk, alert_text
+from bot.desk import BUTTONS, STAFF_KINDS, Desk, alert_text, digest_text
 from bot.dialogue.engine import Engine
 from bot.escalations import STATUS_ZH, STATUSES, UNRESOLVED
 
@@ -48,6 +49,9 @@ class DeskBot:
     def register(self, app: Application) -> None:
         """Register before the residents' handlers: staff commands must win over the catch-all."""
         app.add_handler(CallbackQueryHandler(self.on_status_button, pattern=r"^esc:\d+:[a-z]+$"))
+        app.add_handler(CallbackQueryHandler(self.on_report_button, pattern=r"^rep:\d+:(confirm|reject)$"))
+        app.add_handler(CommandHandler("block", self.on_block))
+        app.add_handler(CommandHandler("unblock", self.on_unblock))
         app.add_handler(CommandHandler("queue", self.on_queue))
         app.add_handler(CommandHandler("escalation", self.on_escalation))
         app.add_handler(CommandHandler("reload", self.on_reload))
@@ -115,6 +119,8 @@ class DeskBot:
         return sent
 
     async def deliver(self, row: dict) -> tuple[int | None, str]:
+        if row["kind"] == "report_digest":
+            return await self.deliver_digest(row)
         escalation, events = self.desk.escalation(row["escalation_id"])
         if escalation is None:
             return None, ""
@@ -130,6 +136,17 @@ class DeskBot:
         for piece_index, piece in enumerate([text[i:i + 4000] for i in range(0, len(text), 4000)] or [text]):
             message = await self.sender.send_message(chat, piece, reply_markup=markup if piece_index == 0 else None)
         return message.message_id, chat
+
+    async def deliver_digest(self, row: dict) -> tuple[int | None, str]:
+        ids = json.loads(row["payload"] or "{}").get("reports", [])
+        reports = [r for r in self.engine.risklist.reports(limit=500) if r["id"] in ids]
+        if not reports:
+            return None, self.desk.settings.staff_chat_id
+        buttons = [[InlineKeyboardButton(f"确认 #{r['id']}", callback_data=f"rep:{r['id']}:confirm"),
+                    InlineKeyboardButton(f"驳回 #{r['id']}", callback_data=f"rep:{r['id']}:reject")] for r in reports]
+        message = await self.sender.send_message(self.desk.settings.staff_chat_id, digest_text(reports)[:4000],
+                                                 reply_markup=InlineKeyboardMarkup(buttons))
+        return message.message_id, self.desk.settings.staff_chat_id
 
     async def follow_up_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         if self.desk.schedule_follow_ups():
@@ -189,6 +206,45 @@ class DeskBot:
                 f"#{r['id']} {STATUS_ZH[r['status']]} · {names.get(r['scam_type'], r['scam_type'])} · {r['created_at']}"
                 for r in rows)
         await send_text(context.bot, update.effective_chat.id, text)
+
+    async def on_report_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if not self.desk.settings.is_staff(query.from_user.id):
+            return await self.refuse(update, f"button {query.data}")
+        _, report_id, verdict = query.data.split(":")
+        try:
+            row = self.engine.risklist.review(int(report_id), verdict == "confirm", self.actor(update))
+        except KeyError:
+            return await query.answer("找不到这条举报。", show_alert=True)
+        await query.answer("已确认，已加入风险库" if verdict == "confirm" else "已驳回")
+        await send_text(context.bot, update.effective_chat.id,
+                        f"举报 #{report_id}（{row['shown']}）{'已确认为诈骗，加入风险库' if verdict == 'confirm' else '已驳回'}"
+                        f" — {self.actor(update)}")
+
+    async def on_block(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/block VALUE [note]: add a number, link, card or account to the risk list as fraud."""
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/block")
+        args = context.args or []
+        if not args:
+            return await send_text(context.bot, update.effective_chat.id, "用法：/block 号码或网址 [备注]")
+        try:
+            kind, value = self.engine.risklist.add(None, args[0], "fraud", "telegram", " ".join(args[1:]),
+                                                   self.actor(update))
+        except ValueError:
+            return await send_text(context.bot, update.effective_chat.id, f"“{args[0]}”不像号码、网址或账号。")
+        await send_text(context.bot, update.effective_chat.id, f"已加入风险库：{kind} {value}")
+
+    async def on_unblock(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/unblock VALUE: remove it from the risk list."""
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/unblock")
+        args = context.args or []
+        if not args:
+            return await send_text(context.bot, update.effective_chat.id, "用法：/unblock 号码或网址")
+        removed = self.engine.risklist.remove(args[0])
+        await send_text(context.bot, update.effective_chat.id,
+                        f"已从风险库移除 {args[0]}" if removed else f"风险库里没有 {args[0]}")
 
     async def on_add_worker(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/addworker USER_ID [name]: register a grid worker (网格员) who may run /visit."""

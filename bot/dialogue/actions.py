@@ -50,6 +50,7 @@ class TurnContext:
     contact: str = ""  # who the duty desk should call back (a grid worker in a visit)
     summary: str = ""  # the duty desk's summary when the messages would not say it (button flows)
     short: bool = False  # 长辈模式: the short urgent reply
+    checked: bool = False  # numbers and links of this message were already answered
 
 
 class Actions:
@@ -58,7 +59,7 @@ class Actions:
     PYTHON_ACTIONS = ("action_warn", "action_explain", "action_clarify", "action_escalate", "action_answer",
                       "action_default_fallback", "action_subscribe", "action_unsubscribe", "action_quiz",
                       "action_quiz_answer", "action_case", "action_guided", "action_guided_answer", "action_visit",
-                      "action_visit_answer", "action_cancel")
+                      "action_visit_answer", "action_cancel", "action_check", "action_report")
 
     def __init__(self, engine):
         from bot.dialogue.guided import GuidedMode
@@ -70,7 +71,8 @@ class Actions:
         self.python: dict[str, Callable[[TurnContext], None]] = dict(zip(self.PYTHON_ACTIONS, (
             self.warn, self.explain, self.clarify, self.escalate, self.answer, self.fallback,
             self.subscribe, self.unsubscribe, self.quiz, self.quiz_answer, self.case,
-            self.guided.start, self.guided.answer, self.visits.start, self.visits.answer, self.visits.cancel)))
+            self.guided.start, self.guided.answer, self.visits.start, self.visits.answer, self.visits.cancel,
+            self.check, self.report)))
 
     def names(self, brain: "Brain") -> set[str]:
         return set(self.python) | brain.responses.names()
@@ -197,6 +199,44 @@ class Actions:
 
     def fallback(self, ctx: TurnContext) -> None:
         self.utter("utter_default", ctx)
+
+    # --- 风险查询 and 举报 --------------------------------------------------------------------------
+
+    def findings(self, ctx: TurnContext, limit: int = 10):
+        from bot.riskcheck import Checker, Official, items_of
+
+        items = items_of(ctx.understanding)
+        ctx.checked = True
+        if not items:
+            return []
+        return Checker(self.engine.store, ctx.brain.official or Official()).check(items, limit)
+
+    def check(self, ctx: TurnContext) -> None:
+        """/check or "这个号码是骗子吗": look up what the message contains, or ask for it."""
+        from bot.riskcheck import format_findings, items_of
+
+        findings = self.findings(ctx)
+        if not findings:
+            ctx.tracker.extra["checking"] = True
+            return self.utter("utter_check_number", ctx)
+        distinct = len({(k, t) for k, t in items_of(ctx.understanding)})
+        ctx.replies.append(Reply(f"{format_findings(findings, max(0, distinct - len(findings)))}\n{self.footer(ctx)}",
+                                 kind="action_check"))
+
+    def report(self, ctx: TurnContext) -> None:
+        """/report or "我想举报…": record the number, link or account with the chat's summary."""
+        from bot.riskcheck import format_findings, items_of
+
+        items = items_of(ctx.understanding)
+        if not items:
+            ctx.tracker.extra["reporting"] = True
+            return self.utter("utter_report", ctx)
+        ids = self.engine.risklist.report(items, ctx.channel, ctx.user_id, self.engine.summary(ctx))
+        findings = self.findings(ctx)
+        lines = [f"谢谢您！举报已记下（编号 {', '.join(f'#{i}' for i in ids[:5])}），反诈中心核实后会加入风险库，提醒更多人。",
+                 format_findings(findings) if findings else "",
+                 "您也可以在“国家反诈中心”APP 里举报，或拨打 12381 举报涉诈短信和电话。", self.footer(ctx)]
+        ctx.replies.append(Reply("\n".join(line for line in lines if line), kind="action_report"))
 
     # --- outreach: subscriptions, quiz, case of the week ------------------------------------
 

@@ -25,10 +25,12 @@ from bot.dialogue.stories import Flows
 from bot.dialogue.tracker import Tracker
 from bot.broadcast import Subscriptions
 from bot.escalations import Escalations
+from bot.risklist import RiskList
 from bot.nlu.cues import Cue
 from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
 from bot.nlu.understand import Understander, Understanding
 from bot.redact import mask
+from bot.riskcheck import format_findings, items_of
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ COMMANDS = {"/start": "greet", "/help": "bot_help", "/hotline": "ask_hotline", "
 # Commands and buttons that run one action directly, whatever the stories say.
 DIRECT_ACTIONS = {"quiz": "action_quiz", "case": "action_case", "quiz_answer": "action_quiz_answer",
                   "elder": "action_guided", "guided_answer": "action_guided_answer", "visit": "action_visit",
-                  "visit_answer": "action_visit_answer", "cancel": "action_cancel"}
+                  "visit_answer": "action_visit_answer", "cancel": "action_cancel",
+                  "check_submit": "action_check", "report_submit": "action_report"}
 BUTTON_INTENTS = ((re.compile(r"^/g:[a-z0-9_]+:\d$"), "guided_answer"), (re.compile(r"^/v:[a-z0-9_]+:\d$"), "visit_answer"))
 PAYLOAD = re.compile(r"^/([a-z][a-z0-9_]*)$")
 MAX_ACTIONS_PER_TURN = 8
@@ -63,6 +66,7 @@ class Brain:
     quiz: tuple = ()  # bot.quiz.Question
     guided: object = None  # bot.dialogue.flowchart.Flowchart for 长辈模式
     visit: object = None  # bot.dialogue.flowchart.Flowchart for grid workers' visits
+    official: object = None  # bot.riskcheck.Official (content/official.yml)
 
     @property
     def content(self) -> Content:
@@ -70,9 +74,9 @@ class Brain:
 
     @classmethod
     def build(cls, understander: Understander, flows: Flows, responses: Responses, quiz=(), guided=None,
-              visit=None) -> "Brain":
+              visit=None, official=None) -> "Brain":
         return cls(understander, flows, responses, Policy(flows, {SCAM_GROUP: set(understander.content.scams)}),
-                   tuple(quiz), guided, visit)
+                   tuple(quiz), guided, visit, official)
 
 
 @dataclass
@@ -91,6 +95,7 @@ class Engine:
         self.store = store
         self.escalations = Escalations(store)
         self.subscriptions = Subscriptions(store)
+        self.risklist = RiskList(store)
         self.actions = Actions(self)
         self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
         self._locks_guard = threading.Lock()
@@ -130,6 +135,7 @@ class Engine:
             self._fill_slots(ctx)
             tracker.record("intent", understanding.intent)
             executed = self._run_policy(ctx)
+            self._add_check_results(ctx)
             tracker.updated_at = time.time()
             self._save(ctx, text or "")
             return TurnResult(ctx.replies, understanding, ctx.escalation_id, executed, dict(tracker.slots))
@@ -175,14 +181,26 @@ class Engine:
         return tracker
 
     def _understand(self, brain: Brain, text: str, tracker: Tracker) -> Understanding:
+        # A number, link or account we asked for is expected in the very next message only.
+        waiting = [mode for mode in ("checking", "reporting") if tracker.extra.pop(mode, None)]
         command = text.strip().split(maxsplit=1)[0].split("@")[0] if text.strip().startswith("/") else ""
         if command in COMMANDS:
+            argument = text.strip().split(maxsplit=1)[1] if len(text.strip().split(maxsplit=1)) > 1 else ""
+            if command in ("/check", "/report") and argument:  # "/check 95588": read the argument
+                understanding = brain.understander.understand(argument)
+                understanding.intent = COMMANDS[command]
+                return understanding
             return Understanding(text=text, normalised=text, intent=COMMANDS[command])
         for pattern, intent in BUTTON_INTENTS:
             if pattern.match(text.strip()):
                 return Understanding(text=text.strip(), normalised=text.strip(), intent=intent)
         if "visit" in tracker.extra and not command:  # a visit in progress reads the worker's answers
             return Understanding(text=text, normalised=text, intent="visit_answer")
+        if waiting and not command:
+            understanding = brain.understander.understand(text)
+            if items_of(understanding):
+                understanding.intent = "check_submit" if waiting[0] == "checking" else "report_submit"
+            return understanding
         tracker.extra.pop("guided", None)  # typing leaves 长辈模式: the free-text understanding takes over
         if QUIZ_ANSWER.match(text.strip()):
             return Understanding(text=text.strip(), normalised=text.strip(), intent="quiz_answer")
@@ -246,13 +264,14 @@ class Engine:
     def _run_policy(self, ctx: TurnContext) -> list[str]:
         tracker, executed, policy = ctx.tracker, [], ctx.brain.policy
         direct = DIRECT_ACTIONS.get(ctx.understanding.intent)
+        first = None if direct else policy.predict(tracker)
+        if tracker.slots.get("danger") and (first is None or first[0] != "action_escalate") \
+                and ctx.understanding.intent not in ("visit_answer", "guided_answer"):
+            self._execute("action_escalate", ctx, executed)  # safety rule: never lose an escalation
         if direct:
             self._execute(direct, ctx, executed)
             return executed
-        first = policy.predict(tracker)
-        if tracker.slots.get("danger") and (first is None or first[0] != "action_escalate"):
-            self._execute("action_escalate", ctx, executed)  # safety rule: never lose an escalation
-        elif first is None:
+        if first is None and not executed:
             if ctx.understanding.intent == UNKNOWN or ctx.understanding.scam_type == UNKNOWN:
                 self._execute("action_clarify", ctx, executed)
             elif ctx.understanding.scam_type in ctx.brain.content.scams:
@@ -265,6 +284,14 @@ class Engine:
                 break
             self._execute(prediction[0], ctx, executed)
         return executed
+
+    def _add_check_results(self, ctx: TurnContext) -> None:
+        """Numbers, links and accounts in any message are looked up and answered in the same reply."""
+        if ctx.checked or not ctx.replies or ctx.understanding.intent in DIRECT_ACTIONS:
+            return
+        findings = self.actions.findings(ctx)
+        if findings:
+            ctx.replies[-1].text += "\n" + format_findings(findings)
 
     def _execute(self, name: str, ctx: TurnContext, executed: list[str]) -> None:
         self.actions.run(name, ctx)

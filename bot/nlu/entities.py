@@ -33,9 +33,9 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
     ("id_card", re.compile(r"(?<![\dA-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dA-Za-z])")),
     ("bank_card", re.compile(r"(?<!\d)(?:\d{4}[\s-]?){3}\d{4}(?:[\s-]?\d{1,3})?(?!\d)")),
     ("phone", re.compile(r"(?<![\d+])(?:\+?86[\s-]?)?1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4}(?!\d)")),
-    ("phone", re.compile(r"(?<![\d])\+(?!86)\d{1,4}[\s-]?\d{5,13}(?!\d)")),  # abroad
+    ("phone", re.compile(r"(?<![\d])\+(?!86)\d{1,4}(?:[\s-]?\d{2,8}){1,4}(?![\d])")),  # abroad
     ("phone", re.compile(r"(?<!\d)00\d{8,14}(?!\d)")),
-    ("phone", re.compile(r"(?<!\d)0\d{2,3}" + _SEP + r"\d{7,8}(?!\d)")),
+    ("phone", re.compile(r"(?<!\d)0\d{2,3}" + _SEP + r"(?:\d{7,8}|\d{3,4}[\s-]\d{4})(?!\d)")),
     ("phone", re.compile(r"(?<!\d)[48]00" + _SEP + r"\d{3}" + _SEP + r"\d{4}(?!\d)")),
     ("phone", re.compile(r"(?<![\d.,])(?:9[56]\d{3,4}|1[01]\d{3}|12[0-9]{3}|110|119|120|122)"
                          r"(?!\d|[.,]\d|\s*[元块万千百wWkK多余个次号])")),
