@@ -168,6 +168,8 @@ class FakeTelegram:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the client gave up mid-request (a cancelled send): nothing arrived
+                    return
                 path = self.path.split("?")[0]
                 prefix = f"/bot{fake.token}/"
                 if not path.startswith(prefix):

@@ -64,8 +64,9 @@ def test_5000_subscribers_once_each_never_above_the_rate(fake, tmp_path):
     assert len(per_chat) >= 5000 - 10 - 8                     # all but the blocked (and ≤ 8 cut off mid-send)
     # Messages cut off mid-send stay "sending" (unknown) and are never sent again.
     assert result["sent"] <= len(per_chat) <= result["sent"] + result.get("sending", 0)
-    assert result["blocked"] == 10
-    assert store.query("select count(*) n from subscribers where active = 1")[0]["n"] == 4990
+    assert 10 - result.get("sending", 0) <= result["blocked"] <= 10  # blocked users are dropped …
+    active = store.query("select count(*) n from subscribers where active = 1")[0]["n"]
+    assert active == 5000 - result["blocked"]                                # … from the subscribers
     times = sorted(m["_at"] for m in sends)
     window, start = 0, 0
     for end in range(len(times)):
