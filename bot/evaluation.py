@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
+from bot.nlu.pipeline import NOT_SCAM
 
 
 @dataclass

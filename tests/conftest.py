@@ -54,3 +54,22 @@ def project_copy(tmp_path):
     config = (ROOT / "config.yml").read_text(encoding="utf-8").replace("cache: .cache", f"cache: {ROOT / '.cache'}")
     (root / "config.yml").write_text(config, encoding="utf-8")
     return load_settings(root / "config.yml"), root
+
+
+@pytest.fixture()
+def fake():
+    """The local fake Telegram Bot API server."""
+    from tests.fakebot import FakeTelegram
+
+    server = FakeTelegram().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def staff_env(monkeypatch):
+    """A staff chat and one officer, as the environment configures them."""
+    from tests.harness import OFFICER, STAFF_CHAT
+
+    monkeypatch.setenv("STAFF_CHAT_ID", str(STAFF_CHAT))
+    monkeypatch.setenv("STAFF_USER_IDS", f"{OFFICER}, 777")

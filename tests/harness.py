@@ -10,6 +10,10 @@ from bot.service import Service, TelegramConfig
 from bot.store import Store
 
 
+OFFICER = 4242  # a duty-desk officer (STAFF_USER_IDS in tests that use staff_env)
+STAFF_CHAT = -1009990001  # the staff chat (STAFF_CHAT_ID)
+
+
 class RunningBot:
     """The service in a thread with its own event loop; stop() shuts it down cleanly."""
 

@@ -11,30 +11,17 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from bot.desk import Desk, DeskSettings, alert_text
 from bot.escalations import Escalations
 from bot.store import Store, ago
-from tests.fakebot import FakeTelegram
-from tests.harness import RunningBot
+from tests.harness import OFFICER, STAFF_CHAT, RunningBot
 
 ROOT = Path(__file__).resolve().parent.parent
-RESIDENT, STAFF_CHAT, OFFICER, STRANGER = 5550001, -1009990001, 4242, 9999
+RESIDENT, STRANGER = 5550001, 9999
 URGENT = "自称公安局的人还在电话里，让我把存款转到安全账户，我现在就在银行柜台，我的电话13812345678"
 
 
-@pytest.fixture()
-def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
-def staff_env(monkeypatch):
-    monkeypatch.setenv("STAFF_CHAT_ID", str(STAFF_CHAT))
-    monkeypatch.setenv("STAFF_USER_IDS", f"{OFFICER}, 777")
 
 
 def staff_alerts(fake):
@@ -159,7 +146,7 @@ def test_sigkill_between_the_record_and_the_alert_loses_nothing(fake, tmp_path):
 def test_follow_ups_are_scheduled_once_from_the_database(tmp_path):
     store = Store(tmp_path / "bot.db")
     escalations = Escalations(store)
-    first = escalations.open_or_update("web", "u1", "fake_police", "urgent", ["要求转到安全账户"], 30000, "…").id
+    escalations.open_or_update("web", "u1", "fake_police", "urgent", ["要求转到安全账户"], 30000, "…").id
     second = escalations.open_or_update("telegram", "5550002", "fake_loan", "high", ["先交解冻费"], None, "…").id
     escalations.set_status(second, "claimed", "officer")
     with store.transaction() as db:

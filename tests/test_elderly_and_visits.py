@@ -7,25 +7,13 @@ import subprocess
 import pytest
 
 from bot import voice
-from tests.fakebot import FakeTelegram
-from tests.harness import RunningBot
+from tests.harness import OFFICER, STAFF_CHAT, RunningBot
 
-OFFICER, WORKER, ELDER, STRANGER = 4242, 6161, 5550007, 9999
+WORKER, ELDER, STRANGER = 6161, 5550007, 9999
 SPEECH = voice.available()
 BROWSER_REQUIRED_TOOLS = __import__("os").environ.get("BOT_REQUIRE_BROWSER") == "1"
 
 
-@pytest.fixture()
-def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture()
-def desk_env(monkeypatch):
-    monkeypatch.setenv("STAFF_CHAT_ID", "-100999")
-    monkeypatch.setenv("STAFF_USER_IDS", str(OFFICER))
 
 
 def buttons(message):
@@ -37,7 +25,7 @@ def payloads(message):
     return [row[0]["callback_data"] for row in json.loads(message["reply_markup"])["inline_keyboard"]]
 
 
-def test_guided_mode_on_telegram_leads_to_the_same_escalation(settings, fake, tmp_path, understander, desk_env):
+def test_guided_mode_on_telegram_leads_to_the_same_escalation(settings, fake, tmp_path, understander, staff_env):
     bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
     try:
         fake.push_message(ELDER, "/start")
@@ -54,7 +42,7 @@ def test_guided_mode_on_telegram_leads_to_the_same_escalation(settings, fake, tm
         fake.push_callback(ELDER, payloads(step)[0])           # 已经转了
         urgent = fake.wait_for(lambda: fake.sent(ELDER)[4:])[0]
         assert "马上打 110" in urgent["text"]
-        alert = fake.wait_for(lambda: fake.sent("-100999"))[0]
+        alert = fake.wait_for(lambda: fake.sent(STAFF_CHAT))[0]
         assert "长辈模式" in alert["text"] and "冒充公检法" in alert["text"]
         if SPEECH:
             spoken = fake.wait_for(lambda: fake.sent(ELDER, method="sendVoice"))[0]
@@ -74,7 +62,7 @@ def test_guided_mode_in_the_terminal(run_bot, tmp_path):
     assert "养老诈骗" in replies[2]["text"] and replies[2]["escalation_id"] is None
 
 
-def test_a_grid_worker_visit_on_telegram(settings, fake, tmp_path, understander, desk_env):
+def test_a_grid_worker_visit_on_telegram(settings, fake, tmp_path, understander, staff_env):
     bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
     try:
         fake.push_message(WORKER, "/visit")
@@ -113,7 +101,7 @@ def test_a_grid_worker_visit_on_telegram(settings, fake, tmp_path, understander,
         assert visit["app_installed"] == 1 and visit["hotline_saved"] == 1 and visit["risk_found"] == 1
         escalation = bot.store.query("select * from escalations")[0]
         assert escalation["source"] == "visit" and str(WORKER) in escalation["contact"]
-        alert = fake.wait_for(lambda: fake.sent("-100999"))[0]
+        alert = fake.wait_for(lambda: fake.sent(STAFF_CHAT))[0]
         assert "联系人" in alert["text"] and "入户走访" in alert["text"]
     finally:
         bot.stop()

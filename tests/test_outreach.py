@@ -3,28 +3,15 @@
 import asyncio
 from datetime import date
 
-import pytest
 from telegram import Bot
 
 from bot.broadcast import Broadcaster, Subscriptions, parse_alert_command
 from bot.store import Store
-from tests.fakebot import FakeTelegram
-from tests.harness import RunningBot
+from tests.harness import OFFICER, RunningBot
 
-OFFICER, STRANGER, RESIDENT = 4242, 9999, 5550001
-
-
-@pytest.fixture()
-def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
+STRANGER, RESIDENT = 9999, 5550001
 
 
-@pytest.fixture()
-def staff_env(monkeypatch):
-    monkeypatch.setenv("STAFF_CHAT_ID", "-100999")
-    monkeypatch.setenv("STAFF_USER_IDS", str(OFFICER))
 
 
 def run_broadcast(fake, store, day, rate, stop_after=None):

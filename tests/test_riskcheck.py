@@ -7,10 +7,9 @@ import pytest
 from bot.riskcheck import normalise
 from bot.risklist import RiskList
 from bot.store import Store
-from tests.fakebot import FakeTelegram
-from tests.harness import RunningBot
+from tests.harness import OFFICER, STAFF_CHAT, RunningBot
 
-OFFICER, RESIDENT, STRANGER = 4242, 5550009, 9999
+RESIDENT, STRANGER = 5550009, 9999
 
 
 def chat(run_bot, *lines, user="r1"):
@@ -80,16 +79,8 @@ def test_two_hundred_numbers_and_sql_looking_text(run_bot):
     assert "❔" in sneaky[1]
 
 
-@pytest.fixture()
-def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
-
-def test_staff_block_and_report_review_on_telegram(settings, fake, tmp_path, understander, monkeypatch):
-    monkeypatch.setenv("STAFF_CHAT_ID", "-100999")
-    monkeypatch.setenv("STAFF_USER_IDS", str(OFFICER))
+def test_staff_block_and_report_review_on_telegram(settings, fake, tmp_path, understander, staff_env):
     bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
     try:
         fake.push_message(STRANGER, "/block 13800001111")
@@ -102,10 +93,10 @@ def test_staff_block_and_report_review_on_telegram(settings, fake, tmp_path, und
         fake.wait_for(lambda: len(fake.sent(RESIDENT)) >= 2)
         fake.push_message(RESIDENT, "这个网址 http://jd-refund.vip/pay 说给我退款")
         fake.wait_for(lambda: len(fake.sent(RESIDENT)) >= 3)
-        digest = fake.wait_for(lambda: [m for m in fake.sent("-100999") if "群众举报" in m["text"]], timeout=40)[0]
+        digest = fake.wait_for(lambda: [m for m in fake.sent(STAFF_CHAT) if "群众举报" in m["text"]], timeout=40)[0]
         assert "jd-refund.vip" in digest["text"]
         button = json.loads(digest["reply_markup"])["inline_keyboard"][0][0]["callback_data"]
-        fake.push_callback(-100999, button, user_id=OFFICER)
+        fake.push_callback(STAFF_CHAT, button, user_id=OFFICER)
         fake.wait_for(lambda: bot.store.query("select status from reports")[0]["status"] == "confirmed")
         fake.push_message(RESIDENT, "/check jd-refund.vip/pay")
         assert "⛔" in fake.wait_for(lambda: fake.sent(RESIDENT)[3:])[0]["text"]

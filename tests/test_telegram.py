@@ -6,17 +6,10 @@ import urllib.request
 import pytest
 
 from bot.channels.telegram import split_text
-from tests.fakebot import FakeTelegram
 from tests.harness import RunningBot
 
 PRIVATE = 5550001
 
-
-@pytest.fixture()
-def fake():
-    server = FakeTelegram().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture()

@@ -94,9 +94,9 @@ def load_responses(path: Path, root: Path | None = None) -> Responses:
                 problems.append(Problem(name, line, f"'{key}' has a broken {{placeholder}} (a brace is missing)",
                                         f"'{key}' 里的花括号不成对"))
                 continue
-            for field in sorted(unknown):
-                problems.append(Problem(name, line, f"'{key}' uses unknown placeholder {{{field}}} — use one of "
-                                        f"{', '.join(sorted(PLACEHOLDERS))}", f"'{key}' 里的 {{{field}}} 不认识"))
+            for placeholder in sorted(unknown):
+                problems.append(Problem(name, line, f"'{key}' uses unknown placeholder {{{placeholder}}} — use one of "
+                                        f"{', '.join(sorted(PLACEHOLDERS))}", f"'{key}' 里的 {{{placeholder}}} 不认识"))
     buttons = doc.get("follow_up_buttons") or {}
     pairs = {}
     for slot in FOLLOW_UP_SLOTS:
