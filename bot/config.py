@@ -41,12 +41,6 @@ class Settings:
     large_amount: float = 10000.0
     raw: dict = field(default_factory=dict)
 
-    def with_content_root(self, root: Path) -> "Settings":
-        """A copy that reads nlu/, stories/ and content/ from another folder (tests, previews)."""
-        from dataclasses import replace
-
-        return replace(self, nlu_dir=root / "nlu", stories_dir=root / "stories", content_dir=root / "content")
-
 
 def _section(doc: dict, key: str) -> dict:
     value = doc.get(key) or {}

@@ -73,8 +73,9 @@ class FakeTelegram:
         self.push({"message": message})
         return message_id
 
-    def push_callback(self, chat_id: int, data: str, user_id: int | None = None, message_id: int = 1) -> None:
-        user = {"id": user_id or chat_id, "is_bot": False, "first_name": "居民"}
+    def push_callback(self, chat_id: int, data: str, user_id: int | None = None, message_id: int = 1,
+                      first_name: str = "居民") -> None:
+        user = {"id": user_id or chat_id, "is_bot": False, "first_name": first_name}
         message = {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
                    "from": BOT, "text": "…"}
         self.push({"callback_query": {"id": str(next(self.message_ids)), "from": user, "chat_instance": "1",

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from bot.broadcast import Subscriptions
 from bot.config import Settings
 from bot.content import Content
 from bot.dialogue.actions import QUIZ_ANSWER, Actions, TurnContext
@@ -23,7 +24,6 @@ from bot.dialogue.policy import Policy
 from bot.dialogue.responses import Reply, Responses
 from bot.dialogue.stories import Flows
 from bot.dialogue.tracker import Tracker
-from bot.broadcast import Subscriptions
 from bot.escalations import Escalations
 from bot.risklist import RiskList
 from bot.nlu.cues import Cue
@@ -117,8 +117,6 @@ class Engine:
         """Start using a new brain for the next turns; returns the old one."""
         old, self.brain = self.brain, brain
         return old
-        self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
-        self._locks_guard = threading.Lock()
 
     # --- public -----------------------------------------------------------------------------
 
@@ -148,11 +146,6 @@ class Engine:
                              [{"direction": "in", "text": f"[{kind}]", "intent": "unreadable"},
                               {"direction": "out", "text": reply.text}])
         return TurnResult([reply], understanding)
-
-    def reset(self, channel: str, user_id: str) -> None:
-        """Forget the dialogue state of a user (the messages stay in the log)."""
-        with self.store.transaction() as db:
-            db.execute("delete from conversations where key = ?", [f"{channel}:{user_id}"])
 
     def summary(self, ctx: TurnContext) -> str:
         """A short redacted summary of the chat for the duty desk."""

@@ -47,9 +47,6 @@ class Tracker:
         if len(self.events) > MAX_EVENTS:
             del self.events[: len(self.events) - MAX_EVENTS]
 
-    def last_intent(self) -> str | None:
-        return next((e.name for e in reversed(self.events) if e.kind == "intent"), None)
-
     def to_json(self) -> dict:
         return {"slots": self.slots, "events": [e.to_json() for e in self.events],
                 "updated_at": self.updated_at, "extra": self.extra}

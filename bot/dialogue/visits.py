@@ -74,17 +74,6 @@ class Visits:
         return Reply(step.text, [Button(c.title, f"/v:{step.id}:{i}") for i, c in enumerate(step.buttons)],
                      kind="action_visit")
 
-    def awaiting_input(self, tracker) -> bool:
-        state = tracker.extra.get("visit")
-        if not state or state["phase"] != "intake":
-            return False
-        return bool(self._chart_step(tracker, state["step"]))
-
-    def _chart_step(self, tracker, step_id):
-        chart = self.actions.engine.brain.visit
-        step = chart.steps.get(step_id) if chart else None
-        return step if step is not None and step.input else None
-
     def answer(self, ctx: "TurnContext") -> None:
         """A typed answer (intake) or a button (any phase)."""
         chart, state = ctx.brain.visit, ctx.tracker.extra.get("visit")

@@ -66,16 +66,6 @@ class Entity:
         return {"type": self.type, "text": self.text, "start": self.start, "end": self.end}
 
 
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 class EntityExtractor:
     """Rule-based extractor configured by the lookup tables (``app``, ``organization``)."""
 

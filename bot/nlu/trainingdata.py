@@ -15,7 +15,6 @@ from bot.problems import InvalidFiles, Problem, display_path
 from bot.yamlfile import LineDict, load_yaml
 
 ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
-KNOWN_KEYS = {"intent", "lookup", "regex", "synonym"}
 
 
 @dataclass(frozen=True)
