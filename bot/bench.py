@@ -20,9 +20,9 @@ from bot.config import PROJECT_ROOT, Settings
 
 
 def _messages(settings: Settings, count: int) -> list[str]:
-    """Realistic messages: the held-out and dev sets, cycled to ``count``."""
+    """Realistic messages (the held-out set), cycled to ``count``."""
     texts: list[str] = []
-    for name in ("heldout.jsonl", "dev.jsonl", "dev2.jsonl"):
+    for name in ("heldout.jsonl",):
         path = PROJECT_ROOT / "tests" / "data" / name
         if path.exists():
             texts.extend(json.loads(line)["text"] for line in path.open(encoding="utf-8") if line.strip())

@@ -92,7 +92,8 @@ def cmd_evaluate(args) -> int:
         else:
             reports.append(evaluation.evaluate(understander, cases, name))
     if args.cv:
-        reports.append(evaluation.cross_validate(settings, args.cv))
+        thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else None
+        reports.append(evaluation.cross_validate(settings, args.cv, thresholds=thresholds))
     if not reports and not args.teleantifraud:
         print("nothing to evaluate: give FILE.jsonl, --cv K or --teleantifraud DIR", file=sys.stderr)
         return 2
@@ -446,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="per-type scores, escalation recall, CV and public-data checks")
     p.add_argument("files", nargs="*", help="JSONL files with text, label and optional escalate")
     p.add_argument("--cv", type=int, metavar="K", help="also run K-fold cross-validation on nlu/")
+    p.add_argument("--thresholds", metavar="T1,T2", help="with --cv: escalation figures at these urgency thresholds")
     p.add_argument("--teleantifraud", metavar="DIR", help="also measure on the TeleAntiFraud dialogues in DIR")
     p.add_argument("--limit", type=int, default=None, help="sample at most this many TeleAntiFraud dialogues")
     p.add_argument("--predictions", metavar="FILE",

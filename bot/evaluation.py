@@ -42,6 +42,7 @@ class Report:
     false_escalation_all: float | None  # among every case labelled escalate=false
     calm_cases: int
     errors: list[tuple[Case, str, bool]] = field(default_factory=list)
+    sweep: dict[float, tuple[float, float]] = field(default_factory=dict)  # threshold → (recall, false rate)
 
     def as_dict(self) -> dict:
         return {
@@ -128,18 +129,10 @@ def score_predictions(settings, cases: list[Case], path: Path) -> Report:
                  [type_of(item) for item in lines], [bool(item.get("escalate", False)) for item in lines])
 
 
-def cross_validate(settings, folds: int = 5, seed: int = 0) -> Report:
-    """k-fold cross-validation on nlu/: train on k-1 folds, predict the rest."""
-    from bot.nlu.model import build_language, split_examples, train_classifier
-    from bot.nlu.trainingdata import load_nlu
-    from bot.content import load_content
-
-    nlu_data = load_nlu(settings.nlu_dir, settings.root)
-    content = load_content(settings.content_dir, settings.root)
-    nlp, prepare = build_language(settings, nlu_data, content)
-    examples, urgency = split_examples(settings, nlu_data.examples)
+def _folds(examples: list, folds: int, seed: int) -> list[list]:
+    """Stratified folds: each intent's examples dealt round-robin after a seeded shuffle."""
+    examples = list(examples)
     random.Random(seed).shuffle(examples)
-    # Stratify: deal each intent's examples round-robin over the folds.
     buckets: list[list] = [[] for _ in range(folds)]
     by_intent: dict[str, list] = defaultdict(list)
     for example in examples:
@@ -147,17 +140,56 @@ def cross_validate(settings, folds: int = 5, seed: int = 0) -> Report:
     for group in by_intent.values():
         for index, example in enumerate(group):
             buckets[index % folds].append(example)
+    return buckets
+
+
+def cross_validate(settings, folds: int = 5, seed: int = 0, thresholds: list[float] | None = None) -> Report:
+    """k-fold cross-validation on nlu/: both classifiers train on k-1 folds and predict the rest.
+
+    Type scores come from the dialogue-intent examples; escalation recall and false
+    escalations from the urgency examples (nlu/urgency.yml), judged by the whole
+    pipeline (rules and model) at the configured threshold. ``thresholds`` adds a sweep.
+    """
+    from bot.content import load_content
+    from bot.nlu.model import build_language, split_examples, train_classifier
+    from bot.nlu.trainingdata import load_nlu
+
+    nlu_data = load_nlu(settings.nlu_dir, settings.root)
+    content = load_content(settings.content_dir, settings.root)
+    nlp, prepare = build_language(settings, nlu_data, content)
+    examples, urgency = split_examples(settings, nlu_data.examples)
+    intent_folds, urgency_folds = _folds(examples, folds, seed), _folds(urgency, folds, seed)
     risk = nlp.get_pipe("scam_risk")
+    urgent_intent = settings.urgency["urgent_intent"]
+    sweep = sorted(set((thresholds or []) + [risk.urgency_threshold]))
     cases, predicted, escalated = [], [], []
+    urgent_hits: dict[float, list[tuple[bool, bool]]] = {t: [] for t in sweep}
     for k in range(folds):
-        train = [e for i, b in enumerate(buckets) if i != k for e in b]
+        train = [e for i, b in enumerate(intent_folds) if i != k for e in b]
+        train_urgency = [e for i, b in enumerate(urgency_folds) if i != k for e in b]
         nlp.get_pipe("intent_classifier").classifier = train_classifier(nlp, prepare, train, settings)
-        nlp.get_pipe("urgency").classifier = train_classifier(nlp, prepare, urgency, settings) if urgency else None
-        for example, doc in zip(buckets[k], nlp.pipe(prepare(e.text).text for e in buckets[k])):
+        nlp.get_pipe("urgency").classifier = (train_classifier(nlp, prepare, train_urgency, settings)
+                                              if train_urgency else None)
+        for example, doc in zip(intent_folds[k], nlp.pipe(prepare(e.text).text for e in intent_folds[k])):
             cases.append(Case(example.text, risk.type_of(example.intent), None, f"{example.file}:{example.line}"))
             predicted.append(doc._.verdict.scam_type)
             escalated.append(doc._.verdict.assessment.escalate)
-    return score(f"{folds}-fold cross-validation on nlu/", cases, predicted, escalated)
+        for threshold in sweep:
+            risk.urgency_threshold = threshold
+            for example, doc in zip(urgency_folds[k], nlp.pipe(prepare(e.text).text for e in urgency_folds[k])):
+                urgent_hits[threshold].append((example.intent == urgent_intent, doc._.verdict.assessment.escalate))
+    configured = float(settings.urgency["threshold"])
+    risk.urgency_threshold = configured
+    report = score(f"{folds}-fold cross-validation on nlu/", cases, predicted, escalated)
+    pairs = urgent_hits[configured]
+    must = [e for urgent, e in pairs if urgent]
+    calm = [e for urgent, e in pairs if not urgent]
+    report.escalation_recall, report.escalation_cases = (sum(must) / len(must) if must else None), len(must)
+    report.false_escalation_all, report.calm_cases = (sum(calm) / len(calm) if calm else None), len(calm)
+    report.sweep = {t: (sum(e for u, e in urgent_hits[t] if u) / max(1, sum(1 for u, _ in urgent_hits[t] if u)),
+                        sum(e for u, e in urgent_hits[t] if not u) / max(1, sum(1 for u, _ in urgent_hits[t] if not u)))
+                    for t in sweep}
+    return report
 
 
 def teleantifraud_cases(directory: Path, limit: int | None = None, seed: int = 0) -> list[Case]:
@@ -221,6 +253,8 @@ def format_report(report: Report, show_errors: bool = False) -> str:
     for label in report.labels:
         row = report.confusion.get(label, Counter())
         lines.append(f"{label:<{width}}" + "".join(f"{row.get(p, 0) or '.':>7}" for p in predicted_labels))
+    for threshold, (recall, false_rate) in sorted(report.sweep.items()):
+        lines.append(f"urgency threshold {threshold:.2f}: escalation recall {recall:.4f}, false escalations {false_rate:.4f}")
     if show_errors:
         lines.append("errors (label → predicted, escalate expected/given):")
         for case, predicted, escalated in report.errors:
