@@ -33,6 +33,7 @@ class FakeTelegram:
         self.failures: dict[str, list[tuple[int, int]]] = {}  # method -> [(status, retry_after)]
         self.failing_chats: dict[str, tuple[int, int]] = {}  # chat id -> (status, retry_after) until cleared
         self.blocked_chats: set[str] = set()  # these users blocked the bot: 403 Forbidden
+        self.delays: dict[str, list[float]] = {}  # method -> seconds to stall the next calls (time-outs)
         self.down = False  # every request fails with 500 while True
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -84,6 +85,11 @@ class FakeTelegram:
     def fail(self, method: str, status: int = 500, times: int = 1, retry_after: int = 1) -> None:
         with self.lock:
             self.failures.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def stall(self, method: str, seconds: float, times: int = 1) -> None:
+        """The next ``times`` calls of ``method`` answer only after ``seconds`` (the client times out)."""
+        with self.lock:
+            self.delays.setdefault(method, []).extend([seconds] * times)
 
     def fail_chat(self, chat_id: int | str, status: int = 500, retry_after: int = 1) -> None:
         """Every send to ``chat_id`` fails with ``status`` until ``recover_chat``."""
@@ -176,6 +182,11 @@ class FakeTelegram:
                 if not path.startswith(prefix):
                     return self._send(404, {"ok": False, "error_code": 404, "description": "Not Found"})
                 method = path[len(prefix):]
+                with fake.lock:
+                    delay = fake.delays[method].pop(0) if fake.delays.get(method) else 0
+                if delay:
+                    time.sleep(delay)
+                    return  # the client gave up: answer nothing, record nothing
                 status, payload = fake._respond(method, self._params(body))
                 self._send(status, payload)
 

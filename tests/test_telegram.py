@@ -108,6 +108,22 @@ def test_429_and_500_from_telegram_are_retried(bot, fake):
     assert "反诈小助手" in reply[0]
 
 
+def test_a_timed_out_send_is_retried(bot, fake):
+    fake.stall("sendMessage", 7)  # longer than python-telegram-bot's 5 s read timeout
+    fake.push_message(PRIVATE, "你好")
+    reply = fake.wait_for(lambda: texts(fake, PRIVATE), timeout=40)
+    assert "反诈小助手" in reply[0]
+
+
+def test_checks_answer_official_unknown_and_lookalike(bot, fake):
+    for text in ("/check 95588", "这个号码 13912345678 是骗子吗", "这个链接能点吗 http://icbc-verify.top/login"):
+        fake.push_message(PRIVATE, text)
+    replies = fake.wait_for(lambda: len(fake.sent(PRIVATE)) >= 3 and texts(fake, PRIVATE))
+    assert "✅" in replies[0] and "工商银行" in replies[0]
+    assert "❔" in replies[1] and "不代表安全" in replies[1]
+    assert "⚠️" in replies[2] and "icbc.com.cn" in replies[2]
+
+
 def test_state_survives_a_restart(settings, fake, tmp_path, understander):
     first = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
     fake.push_message(PRIVATE, "网上贷款说我银行卡号填错了资金被冻结，要先交解冻费才能放款")
