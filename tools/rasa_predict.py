@@ -10,6 +10,7 @@ intents to scam types exactly as our runtime does (config.yml → nlu.intent_typ
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -17,24 +18,26 @@ import sys
 
 def main() -> int:
     model, cases = sys.argv[1], sys.argv[2]
-    import rasa.utils.log_utils
+    out = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr):  # Rasa and jieba print progress to stdout
+        import rasa.utils.log_utils
 
-    rasa.utils.log_utils.configure_structlog(logging.WARNING)
-    from rasa.core.agent import Agent
+        rasa.utils.log_utils.configure_structlog(logging.WARNING)
+        from rasa.core.agent import Agent
 
-    logging.getLogger().setLevel(logging.WARNING)
-    agent = Agent.load(model)
-    with open(cases, encoding="utf-8") as handle:
-        texts = [json.loads(line)["text"] for line in handle if line.strip()]
+        logging.getLogger().setLevel(logging.WARNING)
+        agent = Agent.load(model)
+        with open(cases, encoding="utf-8") as handle:
+            texts = [json.loads(line)["text"] for line in handle if line.strip()]
 
-    async def parse_all():
-        for text in texts:
-            result = await agent.parse_message(text)
-            intent = result.get("intent") or {}
-            print(json.dumps({"intent": intent.get("name"), "confidence": intent.get("confidence")},
-                             ensure_ascii=False), flush=True)
+        async def parse_all():
+            for text in texts:
+                result = await agent.parse_message(text)
+                intent = result.get("intent") or {}
+                out.write(json.dumps({"intent": intent.get("name"), "confidence": intent.get("confidence")},
+                                     ensure_ascii=False) + "\n")
 
-    asyncio.run(parse_all())
+        asyncio.run(parse_all())
     return 0
 
 
