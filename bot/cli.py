@@ -219,7 +219,8 @@ def cmd_report(args) -> int:
 def cmd_dashboard(args) -> int:
     from bot import dashboard
 
-    return dashboard.run(_settings(args).database, args.host, args.port)
+    settings = _settings(args)
+    return dashboard.run(settings.database, settings.cache_dir, args.host, args.port)
 
 
 def cmd_purge(args) -> int:

@@ -6,9 +6,8 @@ Datasette opens the file with ``mode=ro``; no writable queries are configured.
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
-import tempfile
 from pathlib import Path
 
 CANNED_QUERIES = {
@@ -49,15 +48,15 @@ def command(db_path: Path, metadata_path: Path, host: str, port: int) -> list[st
             "--setting", "allow_download", "off"]
 
 
-def run(db_path: Path, host: str = "127.0.0.1", port: int = 8001) -> int:
+def run(db_path: Path, cache_dir: Path, host: str = "127.0.0.1", port: int = 8001) -> int:
+    """Replace this process with Datasette, so stopping the command stops Datasette."""
     from bot.store import Store
 
     Store(db_path).close()  # create the tables (and apply migrations) if the bot never ran
-    with tempfile.TemporaryDirectory() as tmp:
-        meta = Path(tmp) / "metadata.json"
-        meta.write_text(json.dumps(metadata(db_path), ensure_ascii=False), encoding="utf-8")
-        print(f"Datasette: http://{host}:{port}/  (Ctrl+C stops it)", flush=True)
-        try:
-            return subprocess.call(command(db_path, meta, host, port))
-        except KeyboardInterrupt:
-            return 0
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    meta = cache_dir / "datasette-metadata.json"
+    meta.write_text(json.dumps(metadata(db_path), ensure_ascii=False), encoding="utf-8")
+    print(f"Datasette: http://{host}:{port}/  (Ctrl+C stops it)", flush=True)
+    args = command(db_path, meta, host, port)
+    os.execv(args[0], args)
+    return 0  # not reached

@@ -89,7 +89,8 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> t
     nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
     nlp.add_pipe("fraud_entities", config={"lookups": nlu_data.lookups})
     nlp.add_pipe("intent_classifier")
-    nlp.add_pipe("urgency", config={"urgent": settings.urgency["urgent_intent"]})
+    nlp.add_pipe("urgency", config={"urgent": settings.urgency["urgent_intent"],
+                                    "explain_from": float(settings.urgency["threshold"])})
     nlp.add_pipe("risk_cues", config={"rules_path": str(settings.content_dir / "risk_cues.yml")})
     nlp.add_pipe("scam_risk", config={
         "scam_types": sorted(content.scams),

@@ -47,8 +47,25 @@ class Verdict:
     assessment: Assessment
 
 
+def text_of(doc: Doc) -> str:
+    """The doc's text, built once (``Doc.text`` rebuilds the string on every access)."""
+    if "text" not in doc.user_data:
+        doc.user_data["text"] = doc.text
+    return doc.user_data["text"]
+
+
+def tokens_of(doc: Doc) -> list[str]:
+    """The doc's token strings, built once for all components."""
+    if "tokens" not in doc.user_data:
+        doc.user_data["tokens"] = [t.text for t in doc]
+    return doc.user_data["tokens"]
+
+
 def _token_spans(doc: Doc) -> list[tuple[int, int]]:
-    return [(t.idx, t.idx + len(t.text)) for t in doc]
+    spans = []
+    for token, text in zip(doc, tokens_of(doc)):
+        spans.append((token.idx, token.idx + len(text)))
+    return spans
 
 
 class EntitiesComponent:
@@ -56,7 +73,7 @@ class EntitiesComponent:
         self.extractor = EntityExtractor(lookups)
 
     def __call__(self, doc: Doc) -> Doc:
-        doc._.entities = self.extractor.extract(doc.text, _token_spans(doc))
+        doc._.entities = self.extractor.extract(text_of(doc), _token_spans(doc))
         return doc
 
 
@@ -71,7 +88,7 @@ class IntentComponent:
 
     def pipe(self, docs, batch_size: int = 256):
         for batch in minibatch(docs, size=batch_size):
-            scores = self.classifier.scores([d.text for d in batch], [[t.text for t in d] for d in batch])
+            scores = self.classifier.scores([text_of(d) for d in batch], [tokens_of(d) for d in batch])
             probabilities = self.classifier.to_probabilities(scores)
             for doc, row, raw in zip(batch, probabilities, scores):
                 doc.cats = dict(zip(self.classifier.labels, row.tolist()))
@@ -87,8 +104,9 @@ class UrgencyComponent:
     weighed most.
     """
 
-    def __init__(self, urgent: str):
+    def __init__(self, urgent: str, explain_from: float):
         self.urgent = urgent
+        self.explain_from = explain_from  # the evidence is looked for only when the cue will fire
         self.classifier: IntentClassifier | None = None
 
     def __call__(self, doc: Doc) -> Doc:
@@ -99,11 +117,13 @@ class UrgencyComponent:
             if self.classifier is None:
                 yield from batch
                 continue
-            tokens = [[t.text for t in d] for d in batch]
-            probabilities = self.classifier.to_probabilities(self.classifier.scores([d.text for d in batch], tokens))
+            tokens = [tokens_of(d) for d in batch]
+            probabilities = self.classifier.to_probabilities(self.classifier.scores([text_of(d) for d in batch], tokens))
             column = self.classifier.labels.index(self.urgent)
             for doc, row, toks in zip(batch, probabilities, tokens):
-                doc._.urgency = (float(row[column]), self.classifier.evidence(toks, self.urgent))
+                urgency = float(row[column])
+                evidence = self.classifier.evidence(toks, self.urgent) if urgency >= self.explain_from else ""
+                doc._.urgency = (urgency, evidence)
                 yield doc
 
 
@@ -112,7 +132,7 @@ class CuesComponent:
         self.rules = load_cue_rules(Path(rules_path))
 
     def __call__(self, doc: Doc) -> Doc:
-        doc._.cues = self.rules.find(doc.text)
+        doc._.cues = self.rules.find(text_of(doc))
         return doc
 
 
@@ -164,7 +184,8 @@ class ScamRiskComponent:
         if scam_type == NOT_SCAM and assessment.escalate:
             scam_type, confidence = UNKNOWN, mass.get(UNKNOWN, 0.0)  # sounds dangerous, type unclear
         raw = doc._.scores or {}
-        hits = {t: sum(word in doc.text for word in self.keywords[t]) for t in self.scam_types}
+        text = text_of(doc)
+        hits = {t: sum(word in text for word in self.keywords[t]) for t in self.scam_types}
         likely = tuple(sorted(self.scam_types, key=lambda t: (-hits[t], -raw.get(t, -9.0), t)))
         doc._.verdict = Verdict(intent, cats[intent], scam_type, round(min(max(confidence, 0.0), 1.0), 4),
                                 likely[0] if likely else None, likely, scam_like, assessment)
@@ -181,9 +202,9 @@ def make_intent_classifier(nlp: Language, name: str):
     return IntentComponent()
 
 
-@Language.factory("urgency", default_config={"urgent": "urgent"})
-def make_urgency(nlp: Language, name: str, urgent: str):
-    return UrgencyComponent(urgent)
+@Language.factory("urgency", default_config={"urgent": "urgent", "explain_from": 0.0})
+def make_urgency(nlp: Language, name: str, urgent: str, explain_from: float):
+    return UrgencyComponent(urgent, explain_from)
 
 
 @Language.factory("risk_cues", default_config={"rules_path": ""})
