@@ -202,39 +202,37 @@ class Actions:
 
     # --- 风险查询 and 举报 --------------------------------------------------------------------------
 
-    def findings(self, ctx: TurnContext, limit: int = 10):
-        from bot.riskcheck import Checker, Official, items_of
+    def check_results(self, ctx: TurnContext, limit: int = 10) -> str:
+        """The "查询结果" lines for the numbers, links and accounts of the message ("" when none)."""
+        from bot.riskcheck import Checker, Official, format_findings, items_of
 
         items = items_of(ctx.understanding)
         ctx.checked = True
         if not items:
-            return []
-        return Checker(self.engine.store, ctx.brain.official or Official()).check(items, limit)
+            return ""
+        findings = Checker(self.engine.store, ctx.brain.official or Official()).check(items, limit)
+        distinct = len({(kind, text) for kind, text in items})
+        return format_findings(findings, max(0, distinct - len(findings))) if findings else ""
 
     def check(self, ctx: TurnContext) -> None:
         """/check or "这个号码是骗子吗": look up what the message contains, or ask for it."""
-        from bot.riskcheck import format_findings, items_of
-
-        findings = self.findings(ctx)
-        if not findings:
+        results = self.check_results(ctx)
+        if not results:
             ctx.tracker.extra["checking"] = True
             return self.utter("utter_check_number", ctx)
-        distinct = len({(k, t) for k, t in items_of(ctx.understanding)})
-        ctx.replies.append(Reply(f"{format_findings(findings, max(0, distinct - len(findings)))}\n{self.footer(ctx)}",
-                                 kind="action_check"))
+        ctx.replies.append(Reply(f"{results}\n{self.footer(ctx)}", kind="action_check"))
 
     def report(self, ctx: TurnContext) -> None:
         """/report or "我想举报…": record the number, link or account with the chat's summary."""
-        from bot.riskcheck import format_findings, items_of
+        from bot.riskcheck import items_of
 
         items = items_of(ctx.understanding)
         if not items:
             ctx.tracker.extra["reporting"] = True
             return self.utter("utter_report", ctx)
         ids = self.engine.risklist.report(items, ctx.channel, ctx.user_id, self.engine.summary(ctx))
-        findings = self.findings(ctx)
         lines = [f"谢谢您！举报已记下（编号 {', '.join(f'#{i}' for i in ids[:5])}），反诈中心核实后会加入风险库，提醒更多人。",
-                 format_findings(findings) if findings else "",
+                 self.check_results(ctx),
                  "您也可以在“国家反诈中心”APP 里举报，或拨打 12381 举报涉诈短信和电话。", self.footer(ctx)]
         ctx.replies.append(Reply("\n".join(line for line in lines if line), kind="action_report"))
 

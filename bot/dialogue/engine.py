@@ -30,7 +30,7 @@ from bot.nlu.cues import Cue
 from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
 from bot.nlu.understand import Understander, Understanding
 from bot.redact import mask
-from bot.riskcheck import format_findings, items_of
+from bot.riskcheck import items_of
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -282,9 +282,9 @@ class Engine:
         """Numbers, links and accounts in any message are looked up and answered in the same reply."""
         if ctx.checked or not ctx.replies or ctx.understanding.intent in DIRECT_ACTIONS:
             return
-        findings = self.actions.findings(ctx)
-        if findings:
-            ctx.replies[-1].text += "\n" + format_findings(findings)
+        results = self.actions.check_results(ctx)
+        if results:
+            ctx.replies[-1].text += "\n" + results
 
     def _execute(self, name: str, ctx: TurnContext, executed: list[str]) -> None:
         self.actions.run(name, ctx)
