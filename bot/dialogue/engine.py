@@ -210,14 +210,10 @@ class Engine:
         """Slots from this message, read in the context of the conversation."""
         u, slots, brain = ctx.understanding, ctx.tracker.slots, ctx.brain
         asked = slots.get("asked")
+        slots["asked"] = None  # a question counts for the very next message only
         extra: list[Cue] = []
-        answer = None
-        if asked in FOLLOW_UP_SLOTS:
-            if u.intent in YES:
-                answer = True
-            elif u.intent in NO:
-                answer = False
-        if asked in FOLLOW_UP_SLOTS and answer is not None:
+        if asked in FOLLOW_UP_SLOTS and u.intent in YES | NO:
+            answer = u.intent in YES
             slots[asked] = answer
             ctx.answered = (asked, answer)
             if answer and asked in ANSWER_CUES:
@@ -237,10 +233,6 @@ class Engine:
         amount = u.amount()
         if amount:
             slots["amount"] = max(amount, slots.get("amount") or 0)
-        if asked == "clarify" or u.intent not in YES | NO:
-            slots["asked"] = None
-        elif answer is not None:
-            slots["asked"] = None
         in_scam = u.scam_like or bool(slots.get("scam_type"))
         cues = [c for c in u.cues if c.id not in {e.id for e in extra}] + extra
         assessment = brain.understander.assess(cues, scam_like=in_scam,
