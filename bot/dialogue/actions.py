@@ -1,11 +1,15 @@
-"""What the bot does: ``utter_*`` responses from content/ and a few named Python actions.
+"""What the bot does: ``utter_*`` responses from content/ and named Python actions.
 
-Python actions: ``action_warn`` (the warning for a scam type, quoting the cues in
-the resident's own words, then the one question that matters), ``action_explain``
-(a question about a scam), ``action_clarify`` (type unclear: buttons for the likely
-types), ``action_escalate`` (the urgent reply and the duty desk's record),
-``action_answer`` (reply to a yes/no answer that shows no danger) and
-``action_default_fallback``.
+Understanding and warning: ``action_warn`` (the warning for a scam type, quoting the
+cues in the resident's own words, then the one question that matters),
+``action_explain`` (a question about a scam), ``action_clarify`` (type unclear:
+buttons for the likely types), ``action_answer`` (a yes/no answer that shows no
+danger), ``action_default_fallback``. The duty desk: ``action_escalate``. Checks
+and reports: ``action_check``, ``action_report``. Outreach: ``action_subscribe``,
+``action_unsubscribe``, ``action_quiz``, ``action_quiz_answer``, ``action_case``.
+长辈模式 and visits (``bot.dialogue.guided``, ``bot.dialogue.visits``):
+``action_guided``, ``action_guided_answer``, ``action_visit``, ``action_visit_answer``,
+``action_cancel``.
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot.dialogue.guided import GuidedMode
 from bot.dialogue.responses import Button, Reply, fill
-
-QUIZ_ANSWER = re.compile(r"^/quiz:([A-Za-z0-9_-]+):(\d)$")
 from bot.dialogue.tracker import Tracker
+from bot.dialogue.visits import Visits
 from bot.nlu.cues import Cue
 from bot.nlu.understand import Understanding
 from bot.quiz import Question, case_of_the_week, pick
+from bot.riskcheck import Checker, Official, format_findings, items_of
 
 if TYPE_CHECKING:
     from bot.dialogue.engine import Brain
+
+QUIZ_ANSWER = re.compile(r"^/quiz:([A-Za-z0-9_-]+):(\d)$")
 
 # Replies that give advice end with the hotline line.
 ADVICE_RESPONSES = {"utter_praise", "utter_after_downloaded_app_yes", "utter_report", "utter_check_number",
@@ -62,9 +69,6 @@ class Actions:
                       "action_visit_answer", "action_cancel", "action_check", "action_report")
 
     def __init__(self, engine):
-        from bot.dialogue.guided import GuidedMode
-        from bot.dialogue.visits import Visits
-
         self.engine = engine
         self.guided = GuidedMode(self)
         self.visits = Visits(self)
@@ -73,9 +77,6 @@ class Actions:
             self.subscribe, self.unsubscribe, self.quiz, self.quiz_answer, self.case,
             self.guided.start, self.guided.answer, self.visits.start, self.visits.answer, self.visits.cancel,
             self.check, self.report)))
-
-    def names(self, brain: "Brain") -> set[str]:
-        return set(self.python) | brain.responses.names()
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -91,13 +92,13 @@ class Actions:
             "scam_name": (scam.name if scam.name.endswith("诈骗") else f"{scam.name}诈骗") if scam else "诈骗",
         }
 
-    def hotline_line(self) -> str:
-        """The hotline line with the current brain and no conversation (broadcasts, alerts)."""
-        brain = self.engine.brain
-        return brain.responses.render("utter_hotline_footer", self.values(brain, Tracker("-"))).text
+    def hotline_line(self, brain: "Brain | None" = None, tracker: Tracker | None = None) -> str:
+        """The hotline line (every reply that gives advice ends with it; broadcasts too)."""
+        brain = brain or self.engine.brain
+        return brain.responses.render("utter_hotline_footer", self.values(brain, tracker or Tracker("-"))).text
 
     def footer(self, ctx: TurnContext) -> str:
-        return ctx.brain.responses.render("utter_hotline_footer", self.values(ctx.brain, ctx.tracker)).text
+        return self.hotline_line(ctx.brain, ctx.tracker)
 
     def utter(self, name: str, ctx: TurnContext) -> None:
         reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
@@ -204,8 +205,6 @@ class Actions:
 
     def check_results(self, ctx: TurnContext, limit: int = 10) -> str:
         """The "查询结果" lines for the numbers, links and accounts of the message ("" when none)."""
-        from bot.riskcheck import Checker, Official, format_findings, items_of
-
         items = items_of(ctx.understanding)
         ctx.checked = True
         if not items:
@@ -224,8 +223,6 @@ class Actions:
 
     def report(self, ctx: TurnContext) -> None:
         """/report or "我想举报…": record the number, link or account with the chat's summary."""
-        from bot.riskcheck import items_of
-
         items = items_of(ctx.understanding)
         if not items:
             ctx.tracker.extra["reporting"] = True
