@@ -86,4 +86,13 @@ def test_page_in_headless_chromium(web, tmp_path):
         page.wait_for_selector(".msg.bot.urgent", timeout=20_000)
         assert "110" in page.inner_text(".msg.bot.urgent")
         page.screenshot(path=str(tmp_path / "web.png"), full_page=True)
+        page.click("text=长辈模式（大按钮）")  # 长辈模式: at most four big buttons, then the same escalation
+        page.wait_for_selector(".msg.bot >> text=遇到什么事了")
+        options = page.locator(".msg.bot").last.locator(".buttons button")
+        assert options.count() <= 4
+        options.nth(2).click()  # 有人推销保健品、养老投资
+        page.wait_for_selector(".msg.bot >> text=您交钱了吗")
+        page.locator(".msg.bot").last.locator(".buttons button").nth(0).click()  # 已经交了
+        page.wait_for_selector(".msg.bot.urgent >> text=马上打")
+        assert page.locator(".msg.bot.urgent a.tel[href='tel:110']").count() >= 1
         browser.close()
