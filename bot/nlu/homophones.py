@@ -2,7 +2,8 @@
 
 Residents type with pinyin input methods and pick the wrong character: 验正码,
 银航, 保正金, 冲值, 公按局. For each window of 2–6 characters whose pinyin
-(ignoring tones, any reading of a heteronym) equals a vocabulary word, but which
+(ignoring tones; the usual reading of the typed characters, any reading of the
+word's) equals a vocabulary word, but which
 is not itself a common word (jieba's dictionary), the window is replaced by the
 word. Replacements keep the length, so offsets into the original stay valid.
 """
@@ -35,7 +36,7 @@ def _readings() -> dict[int, tuple[str, ...]]:
     readings: dict[int, tuple[str, ...]] = {}
     interned: dict[tuple[str, ...], tuple[str, ...]] = {}
     for code, value in table.items():
-        key = tuple(sorted({r.translate(_TONES) for r in value.split(",")}))
+        key = tuple(dict.fromkeys(r.translate(_TONES) for r in value.split(",")))  # most common first
         readings[int(code)] = interned.setdefault(key, key)
     return readings
 
@@ -57,11 +58,19 @@ class HomophoneFixer:
             self.lengths.add(len(word))
         self.vocabulary = {w for entries in self.index.values() for w, _ in entries}
 
+    def _straddles(self, chars: list[str], start: int, end: int) -> bool:
+        """The window's edge belongs to a real word outside it (验证|身份, 诈骗|一般, 为|什么, 备|用金)."""
+        left = "".join(chars[max(0, start - 1):start + 1])
+        right = "".join(chars[end - 1:end + 1])
+        return (start > 0 and self.is_common(left)) or (end < len(chars) and self.is_common(right))
+
     def fix(self, text: str) -> str:
         if not self.index or len(text) < 2:
             return text
         readings = _readings()
-        sounds = [readings.get(ord(ch), ()) for ch in text]
+        # The message's characters by their usual reading; the vocabulary's by any reading
+        # (银航 is 银行 read "hang", but 嫌洗 is not 探探, although 探 has a rare reading "xian").
+        sounds = [readings.get(ord(ch), ())[:1] for ch in text]
         chars = list(text)
         i = 0
         while i < len(chars) - 1:
@@ -73,6 +82,8 @@ class HomophoneFixer:
                     if end > len(chars) or window == word or window in self.vocabulary:
                         continue
                     if any(a != b and a in _FUNCTION_CHARS for a, b in zip(window, word)):
+                        continue
+                    if self._straddles(chars, i, end):
                         continue
                     if all(set(sounds[i + k]) & set(word_sounds[k]) for k in range(2, len(word))) \
                             and not self.is_common(window):

@@ -104,7 +104,7 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> t
         "keywords": {k: list(v.keywords) + [v.name, *v.name.replace("(", "/").replace(")", "/").split("/")]
                      for k, v in content.scams.items()},
     })
-    return nlp, Preparer(settings.max_chars, words)
+    return nlp, Preparer(settings.max_chars, content.keywords)  # misspellings of scam words, not of app names
 
 
 def fingerprint(settings: Settings, nlu_data: NluData, content: Content) -> str:
