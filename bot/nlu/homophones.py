@@ -3,9 +3,10 @@
 Residents type with pinyin input methods and pick the wrong character: 验正码,
 银航, 保正金, 冲值, 公按局. For each window of 2–6 characters whose pinyin
 (ignoring tones; the usual reading of the typed characters, any reading of the
-word's) equals a vocabulary word, but which
-is not itself a common word (jieba's dictionary), the window is replaced by the
-word. Replacements keep the length, so offsets into the original stay valid.
+word's) equals a vocabulary word, the window is replaced by the word, unless it
+is itself a common word (jieba's dictionary) or its edge forms one with the
+character next to it. Replacements keep the length, so offsets into the
+original stay valid.
 """
 
 from __future__ import annotations
