@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import load_yaml
+from bot.yamlfile import load_yaml, read_yaml
 
 REQUIRED = ("id", "name", "button", "summary", "scripts", "red_flags", "advice", "warning", "follow_up", "case")
 SLOTS = ("transferred", "still_on_call", "downloaded_app", "paid_fee", "gave_card")
@@ -124,11 +124,7 @@ def load_content(directory: Path, root: Path | None = None, problems: list[Probl
     vocabulary = directory / "vocabulary.yml"
     if vocabulary.exists():
         content.files.append(vocabulary)
-        try:
-            doc = load_yaml(vocabulary, root, content.digests) or {}
-        except InvalidFiles as exc:
-            problems.extend(exc.problems)
-            doc = {}
+        doc = read_yaml(vocabulary, problems, root, content.digests) or {}
         words = doc.get("words") if isinstance(doc, dict) else None
         if words is not None and not isinstance(words, list):
             problems.append(Problem(display_path(vocabulary, root), getattr(doc, "line", 1),

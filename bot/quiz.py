@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.content import Content, ScamType
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import load_yaml
+from bot.yamlfile import read_yaml
 
 QUESTIONS_PER_QUIZ = 3
 
@@ -31,11 +31,7 @@ def load_quiz(path: Path, root: Path | None = None, scam_types: set[str] | None 
     name = display_path(path, root)
     found: list[Problem] = []
     questions: list[Question] = []
-    try:
-        doc = load_yaml(path, root)
-    except InvalidFiles as exc:
-        found.extend(exc.problems)
-        doc = None
+    doc = read_yaml(path, found, root)
     items = doc.get("questions") if isinstance(doc, dict) else None
     if doc is not None and not isinstance(items, list):
         found.append(Problem(name, 1, "expected a 'questions:' list", "应包含 questions 列表"))

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from bot.problems import InvalidFiles, Problem, display_path
 from bot.store import Store, now
-from bot.yamlfile import load_yaml
+from bot.yamlfile import read_yaml
 
 KINDS = ("phone", "url", "bank_card", "account")
 KIND_ZH = {"phone": "号码", "url": "网址", "bank_card": "银行卡", "account": "账号"}
@@ -42,11 +42,7 @@ def load_official(path: Path, root: Path | None = None, problems: list[Problem] 
         return Official()
     found: list[Problem] = []
     name = display_path(path, root)
-    try:
-        doc = load_yaml(path, root) or {}
-    except InvalidFiles as exc:
-        found.extend(exc.problems)
-        doc = {}
+    doc = read_yaml(path, found, root) or {}
     numbers, domains = {}, {}
     for item in doc.get("numbers") or []:
         number = normalise("phone", str(item.get("number", ""))) if isinstance(item, dict) else None

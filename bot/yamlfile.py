@@ -83,3 +83,13 @@ def load_yaml(path: Path, root: Path | None = None, digests: dict | None = None)
         ) from None
     except yaml.YAMLError as exc:
         raise InvalidFiles([Problem(name, 1, f"YAML error: {exc}", "YAML 错误")]) from None
+
+
+def read_yaml(path: Path, problems: list[Problem], root: Path | None = None,
+              digests: dict | None = None, default=None):
+    """Parse ``path`` like ``load_yaml``, but add its problems to ``problems`` and return ``default``."""
+    try:
+        return load_yaml(path, root, digests)
+    except InvalidFiles as exc:
+        problems.extend(exc.problems)
+        return default

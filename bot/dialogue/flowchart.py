@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import load_yaml
+from bot.yamlfile import read_yaml
 
 OUTCOMES = {"warn", "escalate_moving", "escalate_lost", "say", "free_text", "abort"}
 MAX_BUTTONS = 4
@@ -60,11 +60,7 @@ def load_flowchart(path: Path, root: Path | None = None, scam_types: set[str] | 
         return None
     name = display_path(path, root)
     found: list[Problem] = []
-    try:
-        doc = load_yaml(path, root)
-    except InvalidFiles as exc:
-        found.extend(exc.problems)
-        doc = None
+    doc = read_yaml(path, found, root)
     steps: dict[str, Step] = {}
     chart = None
     if doc is not None:
