@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install clean
+.PHONY: run test test-loaded install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ run: install
 	$(BIN)/python -m bot serve
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=5
+
+# The suite twice in random order with every core but one busy (what a loaded CI machine looks like).
+test-loaded: install
+	PY=$(BIN)/python tools/test-loaded.sh
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

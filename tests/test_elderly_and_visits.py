@@ -96,10 +96,10 @@ def test_a_grid_worker_visit_on_telegram(settings, fake, tmp_path, understander,
         step(lambda: fake.push_callback(WORKER, payloads(app)[0]), 15)                   # 已安装
         done = step(lambda: fake.push_callback(WORKER, payloads(sent()[14])[0]), 16)     # 已保存
         assert "已记录" in done["text"] and "发现风险" in done["text"]
-        visit = bot.store.query("select * from visits")[0]
+        visit = fake.wait_for(lambda: bot.store.query("select * from visits where status = 'done'"))[0]
         assert visit["grid"] == "东关村三网格" and visit["age_band"] == "80+" and visit["status"] == "done"
         assert visit["app_installed"] == 1 and visit["hotline_saved"] == 1 and visit["risk_found"] == 1
-        escalation = bot.store.query("select * from escalations")[0]
+        escalation = fake.wait_for(lambda: bot.store.query("select * from escalations"))[0]
         assert escalation["source"] == "visit" and str(WORKER) in escalation["contact"]
         alert = fake.wait_for(lambda: fake.sent(STAFF_CHAT))[0]
         assert "联系人" in alert["text"] and "入户走访" in alert["text"]

@@ -83,14 +83,13 @@ def test_subscribe_alert_broadcast_and_staff_reload_on_telegram(settings, fake, 
         fake.push_message(OFFICER, "/alert 警惕冒充医保局\n医保局不会打电话让您转账，接到这种电话请直接挂断。")
         assert "已保存" in fake.wait_for(lambda: fake.sent(OFFICER))[0]["text"]
         fake.push_message(OFFICER, "/broadcast")
-        fake.wait_for(lambda: len(fake.sent(RESIDENT)) >= 2)
-        assert "警惕冒充医保局" in fake.sent(RESIDENT)[1]["text"]
+        pushed = fake.wait_for(lambda: fake.sent(RESIDENT)[1:])[0]
+        assert "警惕冒充医保局" in pushed["text"]
         fake.push_message(OFFICER, "/broadcast")  # a second push reaches nobody twice
         fake.wait_for(lambda: len(fake.sent(OFFICER)) >= 3)
         assert len(fake.sent(RESIDENT)) == 2
         fake.push_message(RESIDENT, "退订")
-        fake.wait_for(lambda: len(fake.sent(RESIDENT)) >= 3)
-        assert "已为您退订" in fake.sent(RESIDENT)[2]["text"]
+        assert "已为您退订" in fake.wait_for(lambda: fake.sent(RESIDENT)[2:])[0]["text"]
         fake.push_message(STRANGER, "/reload")
         fake.wait_for(lambda: len(fake.sent(STRANGER)) >= 2)
         fake.push_message(OFFICER, "/reload")
@@ -117,8 +116,7 @@ def test_quiz_and_case_of_the_week(settings, fake, tmp_path, understander):
         texts = [m["text"] for m in fake.sent(RESIDENT)]
         assert any("答对了" in t or "正确答案是" in t for t in texts)
         assert "测验结束" in texts[-1]
-        answers = bot.store.query("select count(*) n from quiz_answers")[0]["n"]
-        assert answers == 3
+        fake.wait_for(lambda: bot.store.query("select count(*) n from quiz_answers")[0]["n"] == 3)
         fake.push_message(RESIDENT, "/case")
         assert "本周典型案例" in fake.wait_for(lambda: [m for m in fake.sent(RESIDENT) if "本周典型案例" in m["text"]])[0]["text"]
     finally:

@@ -35,7 +35,7 @@ def test_warning_with_buttons_then_answer_by_button(bot, fake):
     urgent = fake.wait_for(lambda: fake.sent(PRIVATE)[1:])[0]
     assert "110" in urgent["text"] and "值班民警" in urgent["text"]
     assert fake.sent(method="answerCallbackQuery")
-    rows = bot.store.query("select * from escalations")
+    rows = fake.wait_for(lambda: bot.store.query("select * from escalations"))
     assert len(rows) == 1 and rows[0]["channel"] == "telegram" and rows[0]["chat_id"] == str(PRIVATE)
 
 
@@ -92,12 +92,13 @@ def test_flood_from_one_user_is_calmed_but_nothing_is_lost(bot, fake):
     for i in range(20):
         fake.push_message(PRIVATE, f"你好 {i}")
     fake.push_message(PRIVATE, "那个警官还在电话里让我把钱转到安全账户，我现在就在银行柜台")
-    fake.wait_for(lambda: bot.store.query("select * from escalations"))
-    fake.wait_for(lambda: bot.store.query("select count(*) n from messages where direction='in'")[0]["n"] == 21)
-    replies = texts(fake, PRIVATE)
-    assert len(replies) <= 9
-    assert any("慢一点" in r or "稍等" in r for r in replies)
-    assert any("值班民警" in r for r in replies)  # the urgent reply always goes out
+    # Wait for each thing asserted, not for something else: the urgent reply, the notice, the rows.
+    fake.wait_for(lambda: any("值班民警" in r for r in texts(fake, PRIVATE)), timeout=30)  # always goes out
+    fake.wait_for(lambda: any("慢一点" in r or "稍等" in r for r in texts(fake, PRIVATE)), timeout=30)
+    fake.wait_for(lambda: bot.store.query("select * from escalations"), timeout=30)
+    fake.wait_for(lambda: bot.store.query("select count(*) n from messages where direction='in'")[0]["n"] == 21,
+                  timeout=30)
+    assert len(texts(fake, PRIVATE)) <= 9  # every message was handled by now: the calmed replies stayed calm
 
 
 def test_429_and_500_from_telegram_are_retried(bot, fake):
