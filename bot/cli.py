@@ -86,7 +86,7 @@ def cmd_evaluate(args) -> int:
     if (args.files and not args.predictions) or args.teleantifraud:
         understander = _understander(args)
     for name in args.files:
-        cases = evaluation.read_cases(Path(name))
+        cases = evaluation.read_case_files([Path(name)])
         if args.predictions:
             reports.append(evaluation.score_predictions(settings, cases, Path(args.predictions)))
         else:
@@ -446,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="per-type scores, escalation recall, CV and public-data checks")
-    p.add_argument("files", nargs="*", help="JSONL files with text, label and optional escalate")
+    p.add_argument("files", nargs="*", help="JSONL files (or folders of them) with text, label and optional "
+                                            "escalate (must|either|never) and register")
     p.add_argument("--cv", type=int, metavar="K", help="also run K-fold cross-validation on nlu/")
     p.add_argument("--thresholds", metavar="T1,T2", help="with --cv: escalation figures at these urgency thresholds")
     p.add_argument("--teleantifraud", metavar="DIR", help="also measure on the TeleAntiFraud dialogues in DIR")

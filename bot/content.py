@@ -32,6 +32,7 @@ class ScamType:
     case_title: str
     case_text: str
     keywords: tuple[str, ...] = ()
+    signs: tuple[str, ...] = ()  # phrases that by themselves show this scam's mechanism (not its topic)
     file: str = ""
 
 
@@ -94,7 +95,7 @@ def read_scam(path: Path, root: Path | None = None,
         problems.append(Problem(name, doc.line_of("case"), "case needs 'title' and 'text'", "case 需要 title 和 text 两项"))
         case = {}
     lists = {key: _strings(doc.get(key, []), name, key, doc.line_of(key), problems)
-             for key in ("scripts", "red_flags", "advice", "keywords")}
+             for key in ("scripts", "red_flags", "advice", "keywords", "signs")}
     if problems:
         return None, problems
     scam = ScamType(

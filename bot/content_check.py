@@ -35,9 +35,9 @@ MIN_EXAMPLES = 15
 # Limits staff see in content/README.md: field → (max characters per item, min items, max items)
 LIMITS = {"button": (8, None, None), "summary": (60, None, None), "scripts": (60, 4, 6), "red_flags": (30, 4, 6),
           "advice": (30, 3, 5), "warning": (120, None, None), "case_text": (200, None, None),
-          "keywords": (12, 8, 15)}
+          "keywords": (12, 8, 15), "signs": (16, None, None)}
 ZH_FIELD = {"button": "按钮文字", "summary": "一句话说明", "scripts": "话术", "red_flags": "危险信号", "advice": "建议",
-            "warning": "警示回复", "case_text": "案例正文", "keywords": "关键词"}
+            "warning": "警示回复", "case_text": "案例正文", "keywords": "关键词", "signs": "骗局特征"}
 PHONE = re.compile(r"^(\d{3,6}|0\d{2,3}-?\d{7,8}|1[3-9]\d{9}|[48]00-?\d{3}-?\d{4})$")
 # Intents the engine itself understands (answers to questions, commands), besides those in stories.
 ENGINE_INTENTS = YES | NO | set(COMMANDS.values()) | {"not_scam", "unknown"}
@@ -64,7 +64,7 @@ def check_scam_fields(content: Content, settings: Settings, problems: list[Probl
         path = settings.content_dir / "scams" / f"{scam.id}.yml"
         values = {"button": [scam.button], "summary": [scam.summary], "scripts": list(scam.scripts),
                   "red_flags": list(scam.red_flags), "advice": list(scam.advice), "warning": [scam.warning],
-                  "case_text": [scam.case_text], "keywords": list(scam.keywords)}
+                  "case_text": [scam.case_text], "keywords": list(scam.keywords), "signs": list(scam.signs)}
         for field, items in values.items():
             longest, low, high = LIMITS[field]
             line = _line_of(path, settings.root, field)

@@ -14,15 +14,34 @@ from pathlib import Path
 
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from bot.nlu.pipeline import NOT_SCAM
+from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
+
+
+ESCALATE_VALUES = ("must", "either", "never")
 
 
 @dataclass
 class Case:
     text: str
     label: str
-    escalate: bool | None = None
+    escalate: str | None = None  # "must" | "either" | "never" (the escalation policy in the README), or unknown
     source: str = ""
+    register: str = ""  # first_person, forwarded, third_person, narrative, dialect_asr, lookalike …
+
+
+def policy_label(value) -> str | None:
+    """An escalation label as the policy names it; old files said true/false (= must/never)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "must" if value else "never"
+    if str(value) in ESCALATE_VALUES:
+        return str(value)
+    raise ValueError(f"escalate must be one of {', '.join(ESCALATE_VALUES)} (or true/false), not {value!r}")
+
+
+def _rate(flags: list[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
 
 
 @dataclass
@@ -35,30 +54,36 @@ class Report:
     macro_f1: float
     accuracy: float
     confusion: dict[str, Counter]
-    escalation_recall: float | None
+    escalation_recall: float | None  # among cases that must escalate
     escalation_cases: int
-    false_escalation_rate: float | None
+    false_escalation_rate: float | None  # among ordinary (not_scam) messages
     ordinary_cases: int
-    false_escalation_all: float | None  # among every case labelled escalate=false
+    false_escalation_all: float | None  # among every case that must never escalate
     calm_cases: int
+    ordinary_typed: float | None = None  # ordinary messages given a scam type
+    ordinary_flagged: float | None = None  # … given a scam type or "unknown" (the bot asks)
     errors: list[tuple[Case, str, bool]] = field(default_factory=list)
     sweep: dict[float, tuple[float, float]] = field(default_factory=dict)  # threshold → (recall, false rate)
+    registers: dict[str, "Report"] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {
-            "name": self.name, "macro_f1": round(self.macro_f1, 4), "accuracy": round(self.accuracy, 4),
-            "escalation_recall": None if self.escalation_recall is None else round(self.escalation_recall, 4),
-            "escalation_cases": self.escalation_cases,
-            "false_escalation_rate": None if self.false_escalation_rate is None else round(self.false_escalation_rate, 4),
-            "ordinary_cases": self.ordinary_cases,
-            "false_escalation_all": None if self.false_escalation_all is None else round(self.false_escalation_all, 4),
-            "calm_cases": self.calm_cases,
+        def r(value):
+            return None if value is None else round(value, 4)
+        out = {
+            "name": self.name, "macro_f1": r(self.macro_f1), "accuracy": r(self.accuracy),
+            "escalation_recall": r(self.escalation_recall), "escalation_cases": self.escalation_cases,
+            "false_escalation_rate": r(self.false_escalation_rate), "ordinary_cases": self.ordinary_cases,
+            "false_escalation_all": r(self.false_escalation_all), "calm_cases": self.calm_cases,
+            "ordinary_typed": r(self.ordinary_typed), "ordinary_flagged": r(self.ordinary_flagged),
             "per_label": self.per_label,
         }
+        if self.registers:
+            out["registers"] = {name: report.as_dict() for name, report in self.registers.items()}
+        return out
 
 
 def read_cases(path: Path) -> list[Case]:
-    """Lines of ``{"text", "label", "escalate"?}``; a bad line raises with its number."""
+    """Lines of ``{"text", "label", "escalate"?, "register"?}``; a bad line raises with its number."""
     cases = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -66,14 +91,25 @@ def read_cases(path: Path) -> list[Case]:
                 continue
             try:
                 item = json.loads(line)
-                cases.append(Case(str(item["text"]), str(item["label"]), item.get("escalate"), f"{path.name}:{number}"))
+                cases.append(Case(str(item["text"]), str(item["label"]), policy_label(item.get("escalate")),
+                                  f"{path.name}:{number}", str(item.get("register") or "")))
             except (ValueError, KeyError, TypeError) as exc:
                 raise ValueError(f"{path}:{number}: not a JSON object with text and label ({exc})") from None
     return cases
 
 
-def score(name: str, cases: list[Case], predicted: list[str], escalated: list[bool]) -> Report:
-    """Compare predictions with the labels of ``cases``."""
+def read_case_files(paths: list[Path]) -> list[Case]:
+    """Cases of several files (or of every ``*.jsonl`` in a folder), in order."""
+    cases: list[Case] = []
+    for path in paths:
+        for file in (sorted(path.glob("*.jsonl")) if path.is_dir() else [path]):
+            cases.extend(read_cases(file))
+    return cases
+
+
+def score(name: str, cases: list[Case], predicted: list[str], escalated: list[bool],
+          by_register: bool = True) -> Report:
+    """Compare predictions with the labels of ``cases``; per register too when cases name one."""
     gold = [c.label for c in cases]
     labels = sorted(set(gold))
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -83,21 +119,30 @@ def score(name: str, cases: list[Case], predicted: list[str], escalated: list[bo
     confusion: dict[str, Counter] = defaultdict(Counter)
     for g, p in zip(gold, predicted):
         confusion[g][p] += 1
-    must = [e for c, e in zip(cases, escalated) if c.escalate]
-    ordinary = [e for c, e in zip(cases, escalated) if c.label == NOT_SCAM]
-    calm = [e for c, e in zip(cases, escalated) if c.escalate is False]
+    must = [e for c, e in zip(cases, escalated) if c.escalate == "must"]
+    never = [e for c, e in zip(cases, escalated) if c.escalate == "never"]
+    ordinary = [(p, e) for c, p, e in zip(cases, predicted, escalated) if c.label == NOT_SCAM]
     errors = [(c, p, e) for c, p, e in zip(cases, predicted, escalated)
-              if p != c.label or (c.escalate is not None and bool(c.escalate) != e)]
-    return Report(
+              if p != c.label or (c.escalate == "must" and not e) or (c.escalate == "never" and e)]
+    report = Report(
         name=name, labels=labels, per_label=per_label,
         macro_f1=float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0)),
         accuracy=sum(g == p for g, p in zip(gold, predicted)) / max(len(gold), 1),
         confusion=dict(confusion),
-        escalation_recall=(sum(must) / len(must)) if must else None, escalation_cases=len(must),
-        false_escalation_rate=(sum(ordinary) / len(ordinary)) if ordinary else None, ordinary_cases=len(ordinary),
-        false_escalation_all=(sum(calm) / len(calm)) if calm else None, calm_cases=len(calm),
+        escalation_recall=_rate(must), escalation_cases=len(must),
+        false_escalation_rate=_rate([e for _, e in ordinary]), ordinary_cases=len(ordinary),
+        false_escalation_all=_rate(never), calm_cases=len(never),
+        ordinary_typed=_rate([p not in (NOT_SCAM, UNKNOWN) for p, _ in ordinary]),
+        ordinary_flagged=_rate([p != NOT_SCAM for p, _ in ordinary]),
         errors=errors,
     )
+    registers = sorted({c.register for c in cases if c.register})
+    if by_register and len(registers) > 1:
+        for register in registers:
+            keep = [i for i, c in enumerate(cases) if c.register == register]
+            report.registers[register] = score(register, [cases[i] for i in keep], [predicted[i] for i in keep],
+                                                [escalated[i] for i in keep], by_register=False)
+    return report
 
 
 def evaluate(understander, cases: list[Case], name: str) -> Report:
@@ -151,7 +196,7 @@ def cross_validate(settings, folds: int = 5, seed: int = 0, thresholds: list[flo
     pipeline (rules and model) at the configured threshold. ``thresholds`` adds a sweep.
     """
     from bot.content import load_content
-    from bot.nlu.model import build_language, split_examples, train_classifier
+    from bot.nlu.model import build_language, install, split_examples, train_models
     from bot.nlu.trainingdata import load_nlu
 
     nlu_data = load_nlu(settings.nlu_dir, settings.root)
@@ -167,9 +212,7 @@ def cross_validate(settings, folds: int = 5, seed: int = 0, thresholds: list[flo
     for k in range(folds):
         train = [e for i, b in enumerate(intent_folds) if i != k for e in b]
         train_urgency = [e for i, b in enumerate(urgency_folds) if i != k for e in b]
-        nlp.get_pipe("intent_classifier").classifier = train_classifier(nlp, prepare, train, settings)
-        nlp.get_pipe("urgency").classifier = (train_classifier(nlp, prepare, train_urgency, settings)
-                                              if train_urgency else None)
+        install(nlp, train_models(nlp, prepare, train, train_urgency, settings))
         for example, doc in zip(intent_folds[k], nlp.pipe(prepare(e.text).text for e in intent_folds[k])):
             cases.append(Case(example.text, risk.type_of(example.intent), None, f"{example.file}:{example.line}"))
             predicted.append(doc._.verdict.scam_type)
@@ -208,7 +251,7 @@ def teleantifraud_cases(directory: Path, limit: int | None = None, seed: int = 0
                 item = json.loads(line)
                 text = "".join(item.get("left", [])[:3])[:300]
                 label = NOT_SCAM if normal else mapping.get(item.get("fraud_type", ""), "scam")
-                cases.append(Case(text, label, None if not normal else False, f"{path.name}:{number}"))
+                cases.append(Case(text, label, "never" if normal else None, f"{path.name}:{number}"))
     if limit and len(cases) > limit:
         cases = random.Random(seed).sample(cases, limit)
     return cases
@@ -232,6 +275,25 @@ def teleantifraud_summary(understander, cases: list[Case]) -> dict:
     }
 
 
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def format_registers(report: Report) -> list[str]:
+    """One line per register and one for all: the figures the escalation policy is judged by."""
+    rows = [*report.registers.items(), ("all", report)]
+    width = max(len(name) for name, _ in rows) + 2
+    lines = [f"{'register':<{width}}{'n':>5}{'macro-F1':>10}{'ordinary→type':>15}{'ordinary→flag':>15}"
+             f"{'must recall':>13}{'never→esc':>11}"]
+    for name, r in rows:
+        n = sum(m["support"] for m in r.per_label.values())
+        lines.append(f"{name:<{width}}{n:>5}{r.macro_f1:>10.3f}{_pct(r.ordinary_typed):>15}{_pct(r.ordinary_flagged):>15}"
+                     f"{_pct(r.escalation_recall):>13}{_pct(r.false_escalation_all):>11}")
+    lines.append("ordinary→type: not_scam given a scam type; →flag: a scam type or unknown; "
+                 "never→esc: cases the policy never escalates that escalated")
+    return lines
+
+
 def format_report(report: Report, show_errors: bool = False) -> str:
     """A plain-text report for the terminal."""
     width = max(len(l) for l in report.labels) + 2
@@ -241,12 +303,15 @@ def format_report(report: Report, show_errors: bool = False) -> str:
         lines.append(f"{label:<{width}}{m['precision']:>7.3f}{m['recall']:>8.3f}{m['f1']:>7.3f}{m['support']:>6}")
     lines.append(f"macro-F1 {report.macro_f1:.4f}   accuracy {report.accuracy:.4f}   cases {sum(m['support'] for m in report.per_label.values())}")
     if report.escalation_recall is not None:
-        lines.append(f"escalation recall {report.escalation_recall:.4f} ({report.escalation_cases} cases that must escalate)")
-    if report.false_escalation_rate is not None:
-        lines.append(f"false escalation on not_scam {report.false_escalation_rate:.4f} ({report.ordinary_cases} ordinary messages)")
+        lines.append(f"must-escalate recall {report.escalation_recall:.4f} ({report.escalation_cases} cases that must escalate)")
     if report.false_escalation_all is not None:
-        lines.append(f"false escalation on all calm cases {report.false_escalation_all:.4f} "
-                     f"({report.calm_cases} cases labelled escalate=false, scam contacts included)")
+        lines.append(f"never-escalate cases escalated {report.false_escalation_all:.4f} ({report.calm_cases} cases)")
+    if report.ordinary_typed is not None:
+        lines.append(f"ordinary messages given a scam type {report.ordinary_typed:.4f}, a scam type or unknown "
+                     f"{report.ordinary_flagged:.4f}, escalated {report.false_escalation_rate:.4f} "
+                     f"({report.ordinary_cases} not_scam)")
+    if report.registers:
+        lines.extend(format_registers(report))
     predicted_labels = sorted({p for row in report.confusion.values() for p in row} | set(report.labels))
     lines.append("confusion (rows: true label, columns: predicted)")
     lines.append(" " * width + "".join(f"{p[:6]:>7}" for p in predicted_labels))

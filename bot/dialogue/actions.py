@@ -37,7 +37,7 @@ QUIZ_ANSWER = re.compile(r"^/quiz:([A-Za-z0-9_-]+):(\d)$")
 ADVICE_RESPONSES = {"utter_praise", "utter_after_downloaded_app_yes", "utter_report", "utter_check_number",
                     "utter_ask_details", "utter_not_scam"}
 # Cues not worth quoting back: they show the resident is safe, or describe the resident.
-UNQUOTED = {"stopped", "not_yet", "elderly"}
+UNQUOTED = {"stopped", "not_yet", "elderly", "past_story", "ongoing", "verified"}
 LOST_CUES = {"money_gone", "money_gone_just_now"}
 
 

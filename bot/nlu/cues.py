@@ -27,7 +27,8 @@ class CueRule:
     alone: int
     marker: bool = False
     amplify: bool = False
-    protect: str = ""  # "" | "weak" | "strong": the resident has not acted (see risk_cues.yml)
+    protect: str = ""  # "" | "weak" | "strong" | "verified" | "story" (see risk_cues.yml)
+    evidence: bool = False  # shows a scam mechanism: a message needs one to be given a scam type
     negatable: bool = False
     not_after: tuple[str, ...] = ()  # the match does not count right after these words
     patterns: tuple[re.Pattern, ...] = ()
@@ -142,7 +143,8 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
         rules.append(CueRule(
             id=str(item["id"]), label=str(item["label"]), level=level, alone=alone,
             marker=bool(item.get("marker")), amplify=bool(item.get("amplify")),
-            protect={True: "weak", "strong": "strong"}.get(item.get("protect"), ""), negatable=bool(item.get("negatable")),
+            protect={True: "weak", "strong": "strong", "story": "story", "verified": "verified"}.get(item.get("protect"), ""),
+            evidence=bool(item.get("evidence") or item.get("marker")), negatable=bool(item.get("negatable")),
             not_after=tuple(str(w) for w in item.get("not_after") or []), patterns=tuple(patterns)))
     known = {r.id for r in rules}
     amount = doc.get("amount_cue") or {}

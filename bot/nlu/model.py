@@ -25,7 +25,7 @@ import bot
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.nlu import pipeline  # noqa: F401  (registers the pipeline components)
-from bot.nlu.classifier import ClassifierSettings, IntentClassifier
+from bot.nlu.classifier import ClassifierSettings, Features, LinearHead
 from bot.nlu.homophones import HomophoneFixer
 from bot.nlu.normalize import Normalised, normalise
 from bot.nlu.trainingdata import NluData, load_nlu
@@ -88,9 +88,11 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> t
     configure_segmenter(settings.cache_dir, words)
     nlp = spacy.blank("zh", config={"nlp": {"tokenizer": {"segmenter": "jieba"}}})
     nlp.add_pipe("fraud_entities", config={"lookups": nlu_data.lookups})
+    nlp.add_pipe("featurize")
     nlp.add_pipe("intent_classifier")
     nlp.add_pipe("urgency", config={"urgent": settings.urgency["urgent_intent"],
                                     "explain_from": float(settings.urgency["threshold"])})
+    nlp.add_pipe("voice")
     nlp.add_pipe("risk_cues", config={"rules_path": str(settings.content_dir / "risk_cues.yml")})
     nlp.add_pipe("scam_risk", config={
         "scam_types": sorted(content.scams),
@@ -103,6 +105,7 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> t
         # A scam's keywords and its Chinese name point to it when the classifier hesitates.
         "keywords": {k: list(v.keywords) + [v.name, *v.name.replace("(", "/").replace(")", "/").split("/")]
                      for k, v in content.scams.items()},
+        "signs": sorted({sign for scam in content.scams.values() for sign in scam.signs}),
     })
     return nlp, Preparer(settings.max_chars, content.keywords)  # misspellings of scam words, not of app names
 
@@ -130,9 +133,39 @@ def tokenize(nlp: Language, prepare: Preparer, texts: list[str]) -> tuple[list[s
     return normalised, [[t.text for t in nlp.make_doc(n)] for n in normalised]
 
 
-def train_classifier(nlp: Language, prepare: Preparer, examples, settings: Settings) -> IntentClassifier:
+@dataclass
+class TrainedModels:
+    """One set of features and the linear heads that read it."""
+
+    features: Features
+    intent: LinearHead
+    urgency: LinearHead | None  # urgent / not urgent (nlu/urgency.yml)
+    voice: LinearHead | None  # own words / forwarded scammer text (intent metadata ``voice``)
+
+
+def train_models(nlp: Language, prepare: Preparer, intent_examples, urgency_examples,
+                 settings: Settings) -> TrainedModels:
+    """Fit the shared features on every example, then each head on its own examples."""
+    config = classifier_settings(settings)
+    examples = list(intent_examples) + list(urgency_examples)
     texts, tokens = tokenize(nlp, prepare, [e.text for e in examples])
-    return IntentClassifier.train(texts, tokens, [e.intent for e in examples], classifier_settings(settings))
+    features = Features.fit(texts, tokens, tuple(config.char_ngrams))
+    matrix = features.matrix(texts, tokens)
+    n = len(intent_examples)
+    intent = LinearHead.train(matrix[:n], [e.intent for e in intent_examples], config)
+    urgency = LinearHead.train(matrix[n:], [e.intent for e in urgency_examples], config) if urgency_examples else None
+    voices = [e.voice for e in intent_examples]
+    voice = LinearHead.train(matrix[:n], voices, config) if len(set(voices)) > 1 else None
+    return TrainedModels(features, intent, urgency, voice)
+
+
+def install(nlp: Language, models: TrainedModels) -> None:
+    """Put trained models into the pipeline's components."""
+    nlp.get_pipe("featurize").features = models.features
+    nlp.get_pipe("intent_classifier").head = models.intent
+    nlp.get_pipe("urgency").head = models.urgency
+    nlp.get_pipe("urgency").features = models.features
+    nlp.get_pipe("voice").head = models.voice
 
 
 def _prune(cache_dir: Path, keep: Path, spare: int = 2) -> None:
@@ -177,19 +210,16 @@ def load_or_train(settings: Settings, retrain: bool = False) -> Model:
                 models = pickle.load(handle)
         except Exception as exc:  # a truncated or foreign cache file: retrain
             log.warning("ignoring unreadable model cache %s: %s", cached, exc)
-    if models is None:
+    if not isinstance(models, TrainedModels):
         intent_examples, urgency_examples = split_examples(settings, nlu_data.examples)
-        models = (train_classifier(nlp, prepare, intent_examples, settings),
-                  train_classifier(nlp, prepare, urgency_examples, settings) if urgency_examples else None)
+        models = train_models(nlp, prepare, intent_examples, urgency_examples, settings)
         trained = True
         try:
             _write_atomically(cached, pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL))
             _prune(settings.cache_dir, keep=cached)
         except OSError as exc:
             log.warning("could not cache the model in %s: %s", cached.parent, exc)
-    classifier, urgency = models
-    nlp.get_pipe("intent_classifier").classifier = classifier
-    nlp.get_pipe("urgency").classifier = urgency
-    info = ModelInfo(key, trained, time.perf_counter() - started, len(nlu_data.examples), len(classifier.labels))
+    install(nlp, models)
+    info = ModelInfo(key, trained, time.perf_counter() - started, len(nlu_data.examples), len(models.intent.labels))
     log.info("model %s %s in %.2fs", key, "trained" if trained else "loaded", info.seconds)
     return Model(nlp, prepare, nlu_data, content, info)

@@ -3,10 +3,12 @@
 ``spacy.blank("zh")`` with the jieba segmenter tokenises; then
 
 1. ``fraud_entities``    amounts, phones, cards, links, accounts, apps, bodies → ``doc._.entities``
-2. ``intent_classifier`` probability of every intent                        → ``doc.cats``
-3. ``urgency``           probability that money/codes/cards are leaving now → ``doc._.urgency``
-4. ``risk_cues``         risk cues from ``content/risk_cues.yml``           → ``doc._.cues``
-5. ``scam_risk``         scam type, confidence, risk level, escalation      → ``doc._.verdict``
+2. ``featurize``         one TF-IDF vector of characters and words           → ``doc._.features``
+3. ``intent_classifier`` probability of every intent                        → ``doc.cats``
+4. ``urgency``           probability that money/codes/cards are leaving now → ``doc._.urgency``
+5. ``voice``             probability that the text is the scammer's own words → ``doc._.voice``
+6. ``risk_cues``         risk cues from ``content/risk_cues.yml``           → ``doc._.cues``
+7. ``scam_risk``         scam type, confidence, risk level, escalation      → ``doc._.verdict``
 
 Components are configured from data (lookup tables, cue rules, thresholds) so
 ``nlp.pipe_names`` shows the whole flow of a message.
@@ -14,19 +16,19 @@ Components are configured from data (lookup tables, cue rules, thresholds) so
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.util import minibatch
 
-from bot.nlu.classifier import IntentClassifier
-from bot.nlu.cues import Cue, load_cue_rules
+from bot.nlu.classifier import Features, LinearHead
+from bot.nlu.cues import LEVELS, Cue, load_cue_rules
 from bot.nlu.entities import EntityExtractor
 from bot.nlu.risk import Assessment, assess
 
-for _name in ("entities", "scores", "urgency", "cues", "verdict"):
+for _name in ("entities", "features", "scores", "urgency", "voice", "cues", "verdict"):
     if not Doc.has_extension(_name):
         Doc.set_extension(_name, default=None)
 
@@ -77,23 +79,29 @@ class EntitiesComponent:
         return doc
 
 
-class IntentComponent:
-    """Wraps the trained ``IntentClassifier``; set ``.classifier`` before use."""
+class FeaturesComponent:
+    """Featurises the doc once for every classifier head; set ``.features`` before use."""
 
     def __init__(self):
-        self.classifier: IntentClassifier | None = None
+        self.features: Features | None = None
 
     def __call__(self, doc: Doc) -> Doc:
-        return next(iter(self.pipe([doc])))
+        doc._.features = self.features.vector(text_of(doc), tokens_of(doc))
+        return doc
 
-    def pipe(self, docs, batch_size: int = 256):
-        for batch in minibatch(docs, size=batch_size):
-            scores = self.classifier.scores([text_of(d) for d in batch], [tokens_of(d) for d in batch])
-            probabilities = self.classifier.to_probabilities(scores)
-            for doc, row, raw in zip(batch, probabilities, scores):
-                doc.cats = dict(zip(self.classifier.labels, row.tolist()))
-                doc._.scores = dict(zip(self.classifier.labels, raw.tolist()))
-                yield doc
+
+class IntentComponent:
+    """The intent head; set ``.head`` before use."""
+
+    def __init__(self):
+        self.head: LinearHead | None = None
+
+    def __call__(self, doc: Doc) -> Doc:
+        raw = self.head.score(doc._.features)
+        probabilities = LinearHead.to_probabilities(raw)[0]
+        doc.cats = dict(zip(self.head.labels, probabilities.tolist()))
+        doc._.scores = dict(zip(self.head.labels, raw.tolist()))
+        return doc
 
 
 class UrgencyComponent:
@@ -107,24 +115,39 @@ class UrgencyComponent:
     def __init__(self, urgent: str, explain_from: float):
         self.urgent = urgent
         self.explain_from = explain_from  # the evidence is looked for only when the cue will fire
-        self.classifier: IntentClassifier | None = None
+        self.head: LinearHead | None = None
+        self.features: Features | None = None
 
     def __call__(self, doc: Doc) -> Doc:
-        return next(iter(self.pipe([doc])))
+        if self.head is None:
+            return doc
+        row = LinearHead.to_probabilities(self.head.score(doc._.features))[0]
+        urgency = float(row[self.head.labels.index(self.urgent)])
+        evidence = (self.head.strongest(self.features, tokens_of(doc), self.urgent)
+                    if urgency >= self.explain_from else "")
+        doc._.urgency = (urgency, evidence)
+        return doc
 
-    def pipe(self, docs, batch_size: int = 256):
-        for batch in minibatch(docs, size=batch_size):
-            if self.classifier is None:
-                yield from batch
-                continue
-            tokens = [tokens_of(d) for d in batch]
-            probabilities = self.classifier.to_probabilities(self.classifier.scores([text_of(d) for d in batch], tokens))
-            column = self.classifier.labels.index(self.urgent)
-            for doc, row, toks in zip(batch, probabilities, tokens):
-                urgency = float(row[column])
-                evidence = self.classifier.evidence(toks, self.urgent) if urgency >= self.explain_from else ""
-                doc._.urgency = (urgency, evidence)
-                yield doc
+
+class VoiceComponent:
+    """Whose words these are: the resident's own, or a scammer's text the resident pasted.
+
+    A pasted SMS that demands a transfer shows the scam but says nothing about what
+    the resident did; the risk of a forwarded text comes from the resident's own words.
+    """
+
+    forwarded = "forwarded"
+
+    def __init__(self):
+        self.head: LinearHead | None = None
+
+    def __call__(self, doc: Doc) -> Doc:
+        if self.head is None:
+            doc._.voice = 0.0
+            return doc
+        row = LinearHead.to_probabilities(self.head.score(doc._.features))[0]
+        doc._.voice = float(row[self.head.labels.index(self.forwarded)])
+        return doc
 
 
 class CuesComponent:
@@ -141,7 +164,7 @@ class ScamRiskComponent:
 
     def __init__(self, nlp: Language, scam_types: list[str], intent_types: dict[str, str],
                  question_intents: list[str], min_type_confidence: float, large_amount: float, escalate_from: str,
-                 urgency_threshold: float, keywords: dict[str, list[str]]):
+                 urgency_threshold: float, keywords: dict[str, list[str]], signs: list[str] = ()):
         self.scam_types = set(scam_types)
         self.keywords = {t: [w for w in keywords.get(t, []) if len(w) > 1] for t in scam_types}
         self.question_intents = set(question_intents)
@@ -151,6 +174,18 @@ class ScamRiskComponent:
         self.escalate_from = escalate_from
         self.urgency_threshold = urgency_threshold
         self.rules = nlp.get_pipe("risk_cues").rules
+        self.signs = re.compile("|".join(re.escape(s) for s in sorted(signs, key=len, reverse=True))) if signs else None
+
+    def _acted(self, cues: list[Cue], text: str) -> bool:
+        """Does any action cue, anywhere in the text, say what the resident did rather than what is demanded?"""
+        for cue in cues:
+            if cue.id not in ACTION_CUES:
+                continue
+            for pattern in getattr(self.rules.by_id[cue.id], "patterns", ()):
+                if any(_acted(Cue(cue.id, cue.label, m.group(0), m.start(), m.end()), text)
+                       for m in pattern.finditer(text) if m.end() > m.start()):
+                    return True
+        return False
 
     def type_of(self, intent: str) -> str:
         if intent in self.scam_types:
@@ -177,14 +212,29 @@ class ScamRiskComponent:
         if urgency >= self.urgency_threshold:
             model = self.rules.model_cue
             cues.append(Cue(model.id, model.label, evidence, 0, 0))
+        text = text_of(doc)
+        # No scam without evidence: a type needs a mechanism (a demand, a threat, a too-good offer, an
+        # identity that cannot be checked, a link or an account id), not a topic word (客服, 快递, 儿子).
+        evidence = (any(self.rules.by_id[c.id].evidence for c in cues)
+                    or (self.signs is not None and self.signs.search(text) is not None)
+                    or any(e.type == "account" or (e.type == "url" and not _official_link(e.text))
+                           for e in doc._.entities or []))
+        if not evidence:
+            if scam_type == NOT_SCAM:
+                # An ordinary message: the urgency model alone ("我刚交了五千押金") does not make it a scam.
+                cues = [c for c in cues if c.id != self.rules.model_cue.id]
+            elif urgency < self.urgency_threshold:
+                scam_type, confidence = NOT_SCAM, mass.get(NOT_SCAM, 0.0)
         # A named scam type sets the scene; "unknown" only when the urgency model half agrees.
         scam_like = scam_type in self.scam_types or (scam_type == UNKNOWN and urgency >= 0.5)
         asking = intent in self.question_intents and cats[intent] >= 0.5
         assessment = assess(cues, self.rules, scam_like, self.escalate_from, asking)
+        if (doc._.voice or 0.0) >= 0.5 and assessment.escalate and not self._acted(cues, text):
+            # A pasted scam text shows the scam, not what the resident did: its demands warn, they do not escalate.
+            assessment = Assessment(LEVELS[2], False, assessment.cues)
         if scam_type == NOT_SCAM and assessment.escalate:
             scam_type, confidence = UNKNOWN, mass.get(UNKNOWN, 0.0)  # sounds dangerous, type unclear
         raw = doc._.scores or {}
-        text = text_of(doc)
         hits = {t: sum(word in text for word in self.keywords[t]) for t in self.scam_types}
         likely = tuple(sorted(self.scam_types, key=lambda t: (-hits[t], -raw.get(t, -9.0), t)))
         doc._.verdict = Verdict(intent, cats[intent], scam_type, round(min(max(confidence, 0.0), 1.0), 4),
@@ -192,14 +242,46 @@ class ScamRiskComponent:
         return doc
 
 
+# Cues that say what the resident did or is doing (as opposed to what a pasted text demands).
+ACTION_CUES = {"money_gone", "money_gone_just_now", "code_given", "card_handover", "money_moving", "screen_share"}
+_DEMAND = re.compile(r"您|你|请|需|须|务必|让|叫|要求|催")
+_CLAUSE = re.compile(r"[,.!?;，。！？；\n—]")
+
+
+def _acted(cue: Cue, text: str) -> bool:
+    """Does the cue's clause say what the resident did or is doing ("我下了，开了共享"), not a demand ("请开启共享")?"""
+    if cue.id not in ACTION_CUES or cue.end <= cue.start:
+        return False
+    starts = [m.end() for m in _CLAUSE.finditer(text, 0, cue.start)]
+    end = _CLAUSE.search(text, cue.end)
+    clause = text[starts[-1] if starts else 0:end.start() if end else len(text)]
+    before = clause[:max(0, cue.start - (starts[-1] if starts else 0))]
+    return not _DEMAND.search(before) and not _DEMAND.search(cue.evidence)
+
+
+def _official_link(url: str) -> bool:
+    host = url.lower().split("//")[-1].split("/")[0]
+    return host.endswith(".gov.cn")
+
+
 @Language.factory("fraud_entities", default_config={"lookups": {}})
 def make_entities(nlp: Language, name: str, lookups: dict):
     return EntitiesComponent(lookups)
 
 
+@Language.factory("featurize")
+def make_features(nlp: Language, name: str):
+    return FeaturesComponent()
+
+
 @Language.factory("intent_classifier")
 def make_intent_classifier(nlp: Language, name: str):
     return IntentComponent()
+
+
+@Language.factory("voice")
+def make_voice(nlp: Language, name: str):
+    return VoiceComponent()
 
 
 @Language.factory("urgency", default_config={"urgent": "urgent", "explain_from": 0.0})
@@ -214,9 +296,9 @@ def make_cues(nlp: Language, name: str, rules_path: str):
 
 @Language.factory("scam_risk", default_config={
     "scam_types": [], "intent_types": {}, "question_intents": [], "min_type_confidence": 0.25,
-    "large_amount": 10000.0, "escalate_from": "high", "urgency_threshold": 0.8, "keywords": {}})
+    "large_amount": 10000.0, "escalate_from": "high", "urgency_threshold": 0.8, "keywords": {}, "signs": []})
 def make_scam_risk(nlp: Language, name: str, scam_types: list, intent_types: dict, question_intents: list,
                    min_type_confidence: float, large_amount: float, escalate_from: str, urgency_threshold: float,
-                   keywords: dict):
+                   keywords: dict, signs: list):
     return ScamRiskComponent(nlp, scam_types, intent_types, question_intents, min_type_confidence,
-                             large_amount, escalate_from, urgency_threshold, keywords)
+                             large_amount, escalate_from, urgency_threshold, keywords, signs)

@@ -15,6 +15,8 @@ from bot.nlu.cues import LEVELS, Cue, CueRules
 GONE = {"money_gone", "money_gone_just_now", "code_given", "card_handover"}
 # Money on its way out outweighs a "还没转" but not a "拦下来了".
 MOVING = {"money_moving", "urgent_situation"}
+# A story about others ("某业主…先后转账12万元", "我同事去年被骗了") is past unless something is still going on.
+ONGOING = {"ongoing", "still_on_call"}
 
 
 @dataclass(frozen=True)
@@ -47,5 +49,9 @@ def assess(cues: list[Cue], rules: CueRules, scam_like: bool, escalate_from: str
     protects = {rules.by_id[c].protect for c in fired}
     if not fired & GONE and ("strong" in protects or (("weak" in protects or asking) and not fired & MOVING)):
         risk = min(risk, 2)
+    if "verified" in protects:
+        risk = min(risk, 2)  # checked with the real person or body: even money sent went where it was meant to
+    if "story" in protects and not fired & ONGOING:
+        risk = min(risk, 2)  # someone else's past case: warn, but nothing for the desk to stop
     ordered = tuple(sorted(cues, key=lambda c: -levels.get(c.id, 0)))
     return Assessment(LEVELS[risk], risk >= LEVELS.index(escalate_from), ordered)

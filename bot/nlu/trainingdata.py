@@ -3,6 +3,10 @@
 Every example keeps the file and line it came from, so a problem can be reported
 as ``nlu/fake_loan.yml:12: …``. Entity annotations (``[text](entity)``) are
 accepted and stripped: our entities come from rules, not from annotations.
+
+An intent block may carry Rasa's intent-level ``metadata``; ours reads one key,
+``voice``: ``forwarded`` marks examples written in the scammer's own words (an SMS
+or chat a resident pastes), which train the voice model beside the intent.
 """
 
 from __future__ import annotations
@@ -17,12 +21,16 @@ from bot.yamlfile import LineDict, load_yaml
 ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 
+VOICES = ("own", "forwarded")
+
+
 @dataclass(frozen=True)
 class Example:
     text: str
     intent: str
     file: str
     line: int
+    voice: str = "own"  # "forwarded": the scammer's own words, pasted by a resident
 
 
 @dataclass
@@ -66,6 +74,18 @@ def _block_items(item: LineDict, key: str, name: str, problems: list[Problem]) -
     return items
 
 
+def _voice(item: LineDict, name: str, problems: list[Problem]) -> str:
+    metadata = item.get("metadata")
+    if metadata is None:
+        return "own"
+    voice = metadata.get("voice", "own") if isinstance(metadata, dict) else None
+    if voice not in VOICES:
+        problems.append(Problem(name, item.line_of("metadata"), f"metadata must be a mapping like 'voice: forwarded' "
+                                f"(voice: {' or '.join(VOICES)})", "metadata 应写成 'voice: forwarded'（或 own）"))
+        return "own"
+    return voice
+
+
 def read_file(path: Path, root: Path | None = None) -> tuple[NluData, list[Problem]]:
     """Parse one NLU file; problems are returned, not raised."""
     name = display_path(path, root)
@@ -98,10 +118,11 @@ def read_file(path: Path, root: Path | None = None) -> tuple[NluData, list[Probl
             continue
         lines = _block_items(item, "examples", name, problems)
         if kind == "intent":
+            voice = _voice(item, name, problems)
             for text, line in lines:
                 clean = ANNOTATION.sub(r"\1", text).strip()
                 if clean:
-                    data.examples.append(Example(clean, label, name, line))
+                    data.examples.append(Example(clean, label, name, line, voice))
         else:
             target = {"lookup": data.lookups, "regex": data.regexes, "synonym": data.synonyms}[kind]
             target.setdefault(label, []).extend(text for text, _ in lines)

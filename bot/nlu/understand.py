@@ -64,7 +64,7 @@ class Understander:
         self.nlp, self.prepare, self.nlu_data, self.content, self.info = (
             model.nlp, model.prepare, model.nlu_data, model.content, model.info)
         self.cue_rules: CueRules = self.nlp.get_pipe("risk_cues").rules
-        self.intents: set[str] = set(self.nlp.get_pipe("intent_classifier").classifier.labels)
+        self.intents: set[str] = set(self.nlp.get_pipe("intent_classifier").head.labels)
 
     def assess(self, cues: list[Cue], scam_like: bool, asking: bool = False) -> Assessment:
         """Risk of a set of cues, e.g. a message's cues plus those of answers earlier in the chat."""
