@@ -4,4 +4,4 @@ The flow of a message: normalise → understand (tokens, entities, type) → ris
 dialogue → actions → channels → store. Each stage lives in its own module.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -10,8 +10,9 @@ import yaml
 from bot.problems import InvalidFiles, Problem, display_path
 
 
-class LineLoader(yaml.SafeLoader):
-    """A safe loader that records the 1-based line of every mapping and sequence item."""
+class LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """A safe loader (libyaml's C parser when installed) that records the 1-based line of every mapping
+    and sequence item."""
 
 
 def _construct_mapping(loader: LineLoader, node: yaml.MappingNode) -> dict:

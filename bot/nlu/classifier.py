@@ -112,7 +112,7 @@ class LinearHead:
 
     def __init__(self, labels: list[str], weights: np.ndarray, bias: np.ndarray):
         self.labels = labels
-        self.weights = np.ascontiguousarray(weights, dtype=np.float64)  # (features, labels)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)  # (features, labels)
         self.bias = bias.astype(np.float64)
 
     @classmethod
@@ -134,17 +134,20 @@ class LinearHead:
     def strongest(self, features: Features, tokens: list[str], label: str) -> str:
         """The word (or word pair) that pushes hardest towards ``label``, e.g. "转 了" → "转了"."""
         column = self.labels.index(label)
-        best, best_weight = "", 0.0
-        for gram in set(word_ngrams(tokens)):
-            if len(gram.replace(" ", "")) < 2:
-                continue  # a single character explains nothing
-            index = features.words.get(gram)
-            if index is not None:
-                row = self.weights[index + features.offset]
-                weight = row[column] - row.mean()
-                if weight > best_weight:
-                    best, best_weight = gram, weight
-        return best.replace(" ", "")
+        grams = [g for g in set(word_ngrams(tokens)) if len(g.replace(" ", "")) >= 2]  # one character explains nothing
+        found = [(g, i + features.offset) for g in grams if (i := features.words.get(g)) is not None]
+        if not found:
+            return ""
+        rows = self.weights[[i for _, i in found]]
+        lift = rows[:, column] - rows.mean(axis=1)
+        best = int(np.argmax(lift))
+        return found[best][0].replace(" ", "") if lift[best] > 0 else ""
+
+    def probabilities(self, vector: Vector) -> np.ndarray:
+        """This head's probabilities for one message (a 1-D array in ``self.labels`` order)."""
+        clipped = (np.clip(self.score(vector), -1.0, 1.0) + 1.0) / 2.0
+        total = clipped.sum()
+        return clipped / total if total > 0 else np.full_like(clipped, 1.0 / len(clipped))
 
     @staticmethod
     def to_probabilities(scores: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ unless it is negated ("还没转") or sits in a hypothetical clause ("如果有�
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,28 +66,44 @@ class CueRules:
         self.amount_cue = amount_cue
 
     def find(self, text: str) -> list[Cue]:
-        """Every cue that fires in ``text``, at most once per cue id, in rule order."""
+        """Every cue that fires in ``text``, at most once per cue id, in rule order.
+
+        Each rule's patterns are tried as one alternation (one scan per rule, not per pattern);
+        the first match that counts (not negated, not hypothetical) is the cue's evidence.
+        """
         fired: list[Cue] = []
         clauses = self._clauses(text)
         for rule in self.rules:
-            for pattern in rule.patterns:
-                hit = next((m for m in pattern.finditer(text) if self._counts(rule, text, m, clauses)), None)
-                if hit:
-                    fired.append(Cue(rule.id, rule.label, hit.group(0), hit.start(), hit.end()))
-                    break
+            combined = self._combined.get(rule.id)
+            if combined is None:
+                continue
+            hit = next((m for m in combined.finditer(text) if self._counts(rule, text, m, clauses)), None)
+            if hit:
+                fired.append(Cue(rule.id, rule.label, hit.group(0), hit.start(), hit.end()))
         return fired
 
+    @property
+    def _combined(self) -> dict[str, re.Pattern]:
+        if self.__dict__.get("_combined_cache") is None:
+            self.__dict__["_combined_cache"] = {
+                r.id: re.compile("|".join(f"(?:{p.pattern})" for p in r.patterns)) for r in self.rules if r.patterns}
+        return self.__dict__["_combined_cache"]
+
     @staticmethod
-    def _clauses(text: str) -> list[tuple[int, int]]:
-        bounds, start = [], 0
+    def _clauses(text: str) -> tuple[list[int], list[int]]:
+        starts, ends, start = [], [], 0
         for m in CLAUSE_BREAK.finditer(text):
-            bounds.append((start, m.start()))
+            starts.append(start)
+            ends.append(m.start())
             start = m.end()
-        bounds.append((start, len(text)))
-        return bounds
+        starts.append(start)
+        ends.append(len(text))
+        return starts, ends
 
     def _counts(self, rule: CueRule, text: str, match: re.Match, clauses) -> bool:
-        clause_start, clause_end = next(((s, e) for s, e in clauses if s <= match.start() <= e), (0, len(text)))
+        starts, ends = clauses
+        index = max(0, bisect.bisect_right(starts, match.start()) - 1)
+        clause_start, clause_end = starts[index], ends[index]
         clause = text[clause_start:clause_end]
         if not rule.protect and any(word in clause for word in self.hypothetical):
             return False

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -98,7 +99,9 @@ class IntentComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         raw = self.head.score(doc._.features)
-        probabilities = LinearHead.to_probabilities(raw)[0]
+        clipped = (np.clip(raw, -1.0, 1.0) + 1.0) / 2.0
+        total = clipped.sum()
+        probabilities = clipped / total if total > 0 else np.full_like(clipped, 1.0 / len(clipped))
         doc.cats = dict(zip(self.head.labels, probabilities.tolist()))
         doc._.scores = dict(zip(self.head.labels, raw.tolist()))
         return doc
@@ -121,7 +124,7 @@ class UrgencyComponent:
     def __call__(self, doc: Doc) -> Doc:
         if self.head is None:
             return doc
-        row = LinearHead.to_probabilities(self.head.score(doc._.features))[0]
+        row = self.head.probabilities(doc._.features)
         urgency = float(row[self.head.labels.index(self.urgent)])
         evidence = (self.head.strongest(self.features, tokens_of(doc), self.urgent)
                     if urgency >= self.explain_from else "")
@@ -145,7 +148,7 @@ class VoiceComponent:
         if self.head is None:
             doc._.voice = 0.0
             return doc
-        row = LinearHead.to_probabilities(self.head.score(doc._.features))[0]
+        row = self.head.probabilities(doc._.features)
         doc._.voice = float(row[self.head.labels.index(self.forwarded)])
         return doc
 
@@ -167,6 +170,12 @@ class ScamRiskComponent:
                  urgency_threshold: float, keywords: dict[str, list[str]], signs: list[str] = ()):
         self.scam_types = set(scam_types)
         self.keywords = {t: [w for w in keywords.get(t, []) if len(w) > 1] for t in scam_types}
+        self.keyword_types: dict[str, list[str]] = {}
+        for scam, words in self.keywords.items():
+            for word in dict.fromkeys(words):
+                self.keyword_types.setdefault(word, []).append(scam)
+        self.keyword_pattern = (re.compile("|".join(re.escape(w) for w in sorted(self.keyword_types, key=len, reverse=True)))
+                                if self.keyword_types else None)
         self.question_intents = set(question_intents)
         self.intent_types = intent_types
         self.min_type_confidence = min_type_confidence
@@ -235,7 +244,11 @@ class ScamRiskComponent:
         if scam_type == NOT_SCAM and assessment.escalate:
             scam_type, confidence = UNKNOWN, mass.get(UNKNOWN, 0.0)  # sounds dangerous, type unclear
         raw = doc._.scores or {}
-        hits = {t: sum(word in text for word in self.keywords[t]) for t in self.scam_types}
+        hits = dict.fromkeys(self.scam_types, 0)
+        if self.keyword_pattern is not None:
+            for word in self.keyword_pattern.findall(text):
+                for scam in self.keyword_types[word]:
+                    hits[scam] += 1
         likely = tuple(sorted(self.scam_types, key=lambda t: (-hits[t], -raw.get(t, -9.0), t)))
         doc._.verdict = Verdict(intent, cats[intent], scam_type, round(min(max(confidence, 0.0), 1.0), 4),
                                 likely[0] if likely else None, likely, scam_like, assessment)
@@ -245,7 +258,7 @@ class ScamRiskComponent:
 # Cues that say what the resident did or is doing (as opposed to what a pasted text demands).
 ACTION_CUES = {"money_gone", "money_gone_just_now", "code_given", "card_handover", "money_moving", "screen_share"}
 _DEMAND = re.compile(r"您|你|请|需|须|务必|让|叫|要求|催")
-_CLAUSE = re.compile(r"[,.!?;，。！？；\n—]")
+_CLAUSE = re.compile(r"[,.!?;:，。！？；：\s—]")
 
 
 def _acted(cue: Cue, text: str) -> bool:
@@ -255,7 +268,7 @@ def _acted(cue: Cue, text: str) -> bool:
     starts = [m.end() for m in _CLAUSE.finditer(text, 0, cue.start)]
     end = _CLAUSE.search(text, cue.end)
     clause = text[starts[-1] if starts else 0:end.start() if end else len(text)]
-    before = clause[:max(0, cue.start - (starts[-1] if starts else 0))]
+    before = clause[:max(0, cue.start - (starts[-1] if starts else 0))][-8:]
     return not _DEMAND.search(before) and not _DEMAND.search(cue.evidence)
 
 
