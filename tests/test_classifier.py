@@ -36,3 +36,11 @@ def test_scores_equal_decision_function():
     assert np.allclose(ours.scores(queries, qtokens), expected, atol=1e-5)
     probabilities = IntentClassifier.to_probabilities(ours.scores(queries, qtokens))
     assert np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_training_matrix_equals_the_serving_vectors():
+    from bot.nlu.classifier import Features
+
+    tokens = [list(t) for t in TEXTS]
+    features, matrix = Features.fit_matrix(TEXTS, tokens, (1, 3))
+    assert np.allclose(matrix.toarray(), features.matrix(TEXTS, tokens).toarray())

@@ -85,3 +85,71 @@ def test_bad_input_gets_a_defined_answer(understander):
         result = understand(understander, text).to_json()
         assert result["scam_type"] in {"not_scam", "unknown"}
         assert result["risk"] == "none" and result["escalate"] is False
+
+
+# --- The escalation policy (README, "The escalation policy"): judge the mechanism, not the topic ----------
+
+@pytest.mark.parametrize("text", [
+    "【京东】您的订单已发货，预计明天送达，请保持电话畅通",
+    "快递放驿站了，取件码8-3-1024，记得下班去拿",
+    "【工商银行】您尾号2231的卡于11月30日消费128.00元，余额5321.40元",
+    "淘宝客服说我买的鞋子商家同意退货了，运费险会赔，在订单页面点退货就行",
+    "儿子打电话说过年开车回来，让我们别准备太多菜",
+    "派出所通知这周六上午可以去办身份证，记得带户口本",
+    "县反诈中心提醒：凡是自称公检法让转到安全账户的都是诈骗，有疑问请拨打96110",
+    "闺女说她谈了个对象，是她单位同事，下个月带回家给我们看看",
+])
+def test_look_alikes_get_no_scam_type(understander, text):
+    result = understand(understander, text)
+    assert result.scam_type == "not_scam" and not result.escalate, (text, result.scam_type, result.risk)
+
+
+@pytest.mark.parametrize("text", [
+    "俺孙子打电话说在外面跟人打架把人打伤了，要马上赔人家三万，不然就被拘留，俺正要去邮局",
+    "有个人说是医院的，我女儿出车祸住院了，要先交两万手术费，让我赶紧转到他卡上",
+    "自称检察院的说我涉嫌洗钱要逮捕我，让我先交五万保证金才能取保候审",
+    "那个警官说案子保密，不准告诉家里任何人，让我明天一个人去县城的宾馆等他电话",
+    "我已经按他说的下载了那个软件，也打开了屏幕共享",
+    "QQ上我们王总让我马上给合作方的账户转二十万，说他在开会不方便接电话",
+])
+def test_pending_high_pressure_demands_escalate(understander, text):
+    result = understand(understander, text)
+    assert result.escalate and result.scam_type != "not_scam", (text, result.scam_type, result.risk)
+
+
+def test_a_pasted_scam_text_shows_the_scam_but_only_what_the_resident_did_escalates(understander):
+    sms = "【公安局】您名下账户涉嫌洗钱，请于今日内将资金转入国家安全账户配合核查，否则将冻结并依法逮捕。"
+    alone = understand(understander, sms + " 这是真的吗")
+    assert alone.scam_type == "fake_police" and not alone.escalate
+    acted = understand(understander, sms + "\n我刚按他说的转过去了")
+    assert acted.scam_type == "fake_police" and acted.escalate
+
+
+@pytest.mark.parametrize("text,escalates", [
+    ("我朋友说他上个月在网上被骗了六千，还能追回来吗", False),
+    ("去年我们楼的刘婶接到假公安电话，被骗了六万，后来报了案", False),
+    ("受害人王某于2025年3月接到自称客服的电话，先后转账共计12万元。", False),
+    ("今日辖区居民张某接到冒充公安的电话，目前仍在与对方通话，准备去银行转账", True),
+    ("我妈正在银行柜台，说要给一个“警察”转钱，我劝不住", True),
+])
+def test_stories_about_others_escalate_only_while_something_is_going_on(understander, text, escalates):
+    assert understand(understander, text).escalate is escalates, text
+
+
+def test_refused_or_verified_does_not_escalate(understander):
+    for text in ("自称公安的让我转钱到安全账户，我直接把电话挂了",
+                 "儿子说房贷差两千让我转给他，我跟他视频了，就是他本人，我转到他一直用的卡上了"):
+        assert not understand(understander, text).escalate, text
+
+
+def test_evaluate_prints_figures_per_register(run_bot):
+    proc = run_bot("evaluate", "tests/data/blind", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    import json
+
+    report = json.loads(proc.stdout)["reports"][0]
+    assert set(report["registers"]) == {"first_person", "forwarded", "third_person", "narrative",
+                                        "dialect_asr", "lookalike"}
+    for figures in report["registers"].values():
+        assert 0.0 <= figures["macro_f1"] <= 1.0
+    assert report["escalation_cases"] >= 100 and report["ordinary_typed"] is not None

@@ -149,8 +149,7 @@ def train_models(nlp: Language, prepare: Preparer, intent_examples, urgency_exam
     config = classifier_settings(settings)
     examples = list(intent_examples) + list(urgency_examples)
     texts, tokens = tokenize(nlp, prepare, [e.text for e in examples])
-    features = Features.fit(texts, tokens, tuple(config.char_ngrams))
-    matrix = features.matrix(texts, tokens)
+    features, matrix = Features.fit_matrix(texts, tokens, tuple(config.char_ngrams))
     n = len(intent_examples)
     intent = LinearHead.train(matrix[:n], [e.intent for e in intent_examples], config)
     urgency = LinearHead.train(matrix[n:], [e.intent for e in urgency_examples], config) if urgency_examples else None

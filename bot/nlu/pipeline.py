@@ -140,16 +140,19 @@ class VoiceComponent:
     """
 
     forwarded = "forwarded"
+    # The form of a pasted text, whatever its words: an SMS signature 【…】, a chat transcript ("对方："),
+    # a mass-message salutation or an unsubscribe line.
+    PASTED = re.compile(r"【[^】]{1,16}】|(^|[\s,，。])(对方|他|她|客服|老师)[:：]|尊敬的(客户|用户|会员|车主|家长)"
+                        r"|回复?(TD|td|T)退订|拒收请回复")
 
     def __init__(self):
         self.head: LinearHead | None = None
 
     def __call__(self, doc: Doc) -> Doc:
-        if self.head is None:
-            doc._.voice = 0.0
-            return doc
-        row = self.head.probabilities(doc._.features)
-        doc._.voice = float(row[self.head.labels.index(self.forwarded)])
+        voice = 1.0 if self.PASTED.search(text_of(doc)) else 0.0
+        if self.head is not None and voice < 1.0:
+            voice = float(self.head.probabilities(doc._.features)[self.head.labels.index(self.forwarded)])
+        doc._.voice = voice
         return doc
 
 
