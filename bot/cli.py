@@ -83,7 +83,7 @@ def cmd_evaluate(args) -> int:
 
     settings = _settings(args)
     reports = []
-    if (args.files and not args.predictions) or args.teleantifraud:
+    if (args.files and not args.predictions) or args.teleantifraud or args.conversations:
         understander = _understander(args)
     for name in args.files:
         cases = evaluation.read_case_files([Path(name)])
@@ -94,15 +94,23 @@ def cmd_evaluate(args) -> int:
     if args.cv:
         thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else None
         reports.append(evaluation.cross_validate(settings, args.cv, thresholds=thresholds))
-    if not reports and not args.teleantifraud:
-        print("nothing to evaluate: give FILE.jsonl, --cv K or --teleantifraud DIR", file=sys.stderr)
+    conversations = None
+    if args.conversations:
+        from bot.dialogue import conversation_eval
+
+        conversations = conversation_eval.evaluate_conversations(settings, understander, Path(args.conversations))
+    if not reports and not args.teleantifraud and conversations is None:
+        print("nothing to evaluate: give FILE.jsonl, --cv K, --conversations FILE or --teleantifraud DIR",
+              file=sys.stderr)
         return 2
     extra = None
     if args.teleantifraud:
         cases = evaluation.teleantifraud_cases(Path(args.teleantifraud), args.limit)
         extra = evaluation.teleantifraud_summary(understander, cases)
     if args.json:
-        print(json.dumps({"reports": [r.as_dict() for r in reports], "teleantifraud": extra}, ensure_ascii=False, indent=2))
+        print(json.dumps({"reports": [r.as_dict() for r in reports], "teleantifraud": extra,
+                          "conversations": conversation_eval.summary(conversations) if conversations else None},
+                         ensure_ascii=False, indent=2))
     else:
         for report in reports:
             print(evaluation.format_report(report, args.errors))
@@ -111,6 +119,8 @@ def cmd_evaluate(args) -> int:
             print("== TeleAntiFraud dialogues (caller's first turns)")
             for key, value in extra.items():
                 print(f"{key:24s} {value}")
+        if conversations is not None:
+            print(conversation_eval.format_results(conversations, args.errors))
     return 0
 
 
@@ -454,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="sample at most this many TeleAntiFraud dialogues")
     p.add_argument("--predictions", metavar="FILE",
                    help="score another system's predictions for FILE.jsonl instead (e.g. tools/rasa_predict.py)")
+    p.add_argument("--conversations", metavar="FILE",
+                   help="run whole conversations (JSONL, see bot/dialogue/conversation_eval.py) through the engine")
     p.add_argument("--errors", action="store_true", help="list every misclassified case")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_evaluate)

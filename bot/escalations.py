@@ -63,7 +63,7 @@ class Escalations:
                     "cues": json.dumps(merged, ensure_ascii=False),
                     "amount": max(a for a in (amount, row["amount"]) if a is not None) if (amount or row["amount"]) else None,
                     "scam_type": scam_type if scam_type not in ("unknown", "not_scam") else row["scam_type"],
-                    "summary": summary, "updated_at": stamp,
+                    "summary": summary, "updated_at": stamp, "contact": contact or row["contact"],
                 })
                 db["escalation_events"].insert({"escalation_id": row["id"], "at": stamp, "actor": "bot",
                                                 "action": "updated", "status": row["status"], "note": ""})

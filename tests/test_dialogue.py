@@ -87,3 +87,62 @@ def test_terminal_chat_plain_text_with_buttons(run_bot):
     proc = run_bot("chat", input_text="客服说我开通了百万保障，不关闭每个月都要扣费\n")
     out = proc.stdout.decode()
     assert out.startswith("反诈助手：⚠️") and "[还在通话]" in out and "[已经挂了]" in out
+
+
+# --- Holding the thread: follow-ups read against the situation, honest promises, the step that fits ---------
+
+def talk(engine, channel, user, *messages):
+    return [engine.handle(channel, user, m) for m in messages]
+
+
+def test_a_short_answer_is_read_against_what_was_asked(engine):
+    first, second = talk(engine, "web", "code", "网上认识的客服说帮我办退款，让我把手机收到的验证码发给他", "发了")
+    assert second.escalation_id and any(r.urgent for r in second.replies)
+    situation = second.slots["situation"]
+    assert situation["gave_code"] is True
+
+
+def test_once_a_scam_is_established_no_reply_says_there_is_no_sign_of_one(engine):
+    turns = talk(engine, "web", "after", "那个警官还在电话里，让我把钱转到安全账户，我正在银行排队",
+                 "那怎么办啊 我老公还不知道", "咋办")
+    assert turns[0].escalation_id
+    for turn in turns[1:]:
+        text = "\n".join(r.text for r in turn.replies)
+        assert "没有发现诈骗" not in text and "没太听明白" not in text and "110" in text
+
+
+def test_the_desk_promises_a_call_only_when_it_can_make_one(engine):
+    web = talk(engine, "web", "promise", "自称公安的人让我把存款转到安全账户，我现在在银行柜台")[0]
+    text = web.replies[0].text
+    assert web.escalation_id and "会尽快联系您" not in text and "请您现在就拨打 110" in text
+    later = talk(engine, "web", "promise", "我电话13812345678")[0]
+    said = "\n".join(r.text for r in later.replies)
+    assert "会尽快打给您" in said
+    row = engine.store.query("select contact from escalations where id = :id", {"id": web.escalation_id})[0]
+    assert "13812345678" in row["contact"]
+    telegram = talk(engine, "telegram", "555", "自称公安的人让我把存款转到安全账户，我现在在银行柜台")[0]
+    assert "会尽快联系您" in telegram.replies[0].text  # the desk can message back on Telegram
+
+
+def test_a_pasted_sms_is_never_told_to_hang_up(engine):
+    turn = talk(engine, "web", "sms", "【国家税务总局】您有一笔退税2386元待领取，请于48小时内登录 tax-tuishui.top 填写银行卡号领取")[0]
+    text = "\n".join(r.text for r in turn.replies)
+    assert turn.understanding.scam_type != "not_scam" and "挂断" not in text and not turn.escalation_id
+
+
+def test_the_next_step_fits_what_was_handed_over(engine):
+    turns = talk(engine, "web", "card", "有人出两千块收我的银行卡，说只是走个账", "我已经把卡寄给他了", "那现在咋办")
+    assert turns[1].escalation_id
+    assert "挂失" in turns[2].replies[0].text and "注销" in turns[2].replies[0].text
+    turns = talk(engine, "web", "paid", "群里老师带我投资一个平台，说稳赚不赔", "I already sent 5000", "怎么办")
+    assert turns[1].escalation_id
+    assert turns[1].slots["situation"]["amount_paid"] == 5000
+    assert "止付" in turns[2].replies[0].text
+
+
+def test_blind_conversations_are_evaluated_through_the_engine(run_bot):
+    proc = run_bot("evaluate", "--conversations", "tests/data/dev_conversations.jsonl", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    figures = json.loads(proc.stdout)["conversations"]
+    assert figures["conversations"] == 36 and figures["empty_promises"] == 0
+    assert figures["escalated_in_time"] >= 15 and figures["facts_checked"] > 100

@@ -47,9 +47,11 @@ def test_guided_mode_on_telegram_leads_to_the_same_escalation(settings, fake, tm
         if SPEECH:
             spoken = fake.wait_for(lambda: fake.sent(ELDER, method="sendVoice"))[0]
             assert 0 < int(spoken["duration"]) <= 30
+        before = len(fake.sent(ELDER))
         fake.push_message(ELDER, "刚才又有人说是我孙子，被拘留了要两万块保释金")  # typing takes over
-        warning = fake.wait_for(lambda: [m for m in fake.sent(ELDER) if "冒充领导熟人亲属" in m["text"]])[0]
-        assert warning["text"]
+        # A relative's "emergency" with a bail demand is itself a reason to escalate (the policy, rule 3).
+        urgent = fake.wait_for(lambda: fake.sent(ELDER)[before:])[0]
+        assert "110" in urgent["text"] and "没有发现" not in urgent["text"]
     finally:
         bot.stop()
 

@@ -23,6 +23,7 @@ from bot.dialogue.guided import GuidedMode
 from bot.dialogue.responses import Button, Reply, fill
 from bot.dialogue.tracker import Tracker
 from bot.dialogue.visits import Visits
+from bot.dialogue.situation import Situation
 from bot.nlu.cues import Cue
 from bot.nlu.understand import Understanding
 from bot.quiz import Question, case_of_the_week, pick
@@ -37,6 +38,14 @@ QUIZ_ANSWER = re.compile(r"^/quiz:([A-Za-z0-9_-]+):(\d)$")
 ADVICE_RESPONSES = {"utter_praise", "utter_after_downloaded_app_yes", "utter_report", "utter_check_number",
                     "utter_ask_details", "utter_not_scam"}
 # Cues not worth quoting back: they show the resident is safe, or describe the resident.
+# Replies that say, in effect, "no sign of fraud here": never after a scam is established.
+NO_SIGN_OF_SCAM = {"utter_not_scam", "action_default_fallback"}
+# Replies that restart the story ("which scam is it?", "what is a 杀猪盘?"): not for a short follow-up
+# ("咋办", "那怎么办啊 我老公还不知道") once a scam is established.
+RESTART = {"action_clarify", "action_explain"}
+SHORT_FOLLOW_UP = 16
+# Channels on which the desk can reach the resident without a phone number (it can message them back).
+REACHABLE_CHANNELS = {"telegram", "wechat"}
 UNQUOTED = {"stopped", "not_yet", "elderly", "past_story", "ongoing", "verified"}
 LOST_CUES = {"money_gone", "money_gone_just_now"}
 
@@ -60,13 +69,23 @@ class TurnContext:
     checked: bool = False  # numbers and links of this message were already answered
 
 
+_PIECE = re.compile(r"[^，。；！,;!]+[，。；！,;!]?")
+
+
+def without_hang_up(text: str) -> str:
+    """``text`` without the clauses that tell the resident to hang up (for chats with no call)."""
+    pieces = [p for p in _PIECE.findall(text) if not re.search(r"挂断|挂掉|挂电话|不要挂", p)]
+    return "".join(pieces).strip("，,；; ")
+
+
 class Actions:
     """Runs actions by name for the engine."""
 
     PYTHON_ACTIONS = ("action_warn", "action_explain", "action_clarify", "action_escalate", "action_answer",
                       "action_default_fallback", "action_subscribe", "action_unsubscribe", "action_quiz",
                       "action_quiz_answer", "action_case", "action_guided", "action_guided_answer", "action_visit",
-                      "action_visit_answer", "action_cancel", "action_check", "action_report")
+                      "action_visit_answer", "action_cancel", "action_check", "action_report", "action_next_steps",
+                      "action_contact_saved")
 
     def __init__(self, engine):
         self.engine = engine
@@ -76,7 +95,7 @@ class Actions:
             self.warn, self.explain, self.clarify, self.escalate, self.answer, self.fallback,
             self.subscribe, self.unsubscribe, self.quiz, self.quiz_answer, self.case,
             self.guided.start, self.guided.answer, self.visits.start, self.visits.answer, self.visits.cancel,
-            self.check, self.report)))
+            self.check, self.report, self.next_steps, self.contact_saved)))
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -90,6 +109,8 @@ class Actions:
             "local": f"本地反诈中心：{local}。" if local else "",
             "centre": settings.centre_name,
             "scam_name": (scam.name if scam.name.endswith("诈骗") else f"{scam.name}诈骗") if scam else "诈骗",
+            # "马上挂断电话" only when a call is part of the story: a pasted SMS has nobody on the line.
+            "hang_up": "，不要再回复对方" if Situation.of(tracker.slots).no_call else "，马上挂断电话",
         }
 
     def hotline_line(self, brain: "Brain | None" = None, tracker: Tracker | None = None) -> str:
@@ -107,12 +128,70 @@ class Actions:
         ctx.replies.append(reply)
 
     def run(self, name: str, ctx: TurnContext) -> None:
+        if (name in NO_SIGN_OF_SCAM or (name in RESTART and len(ctx.understanding.text.strip()) <= SHORT_FOLLOW_UP)) \
+                and self._scam_established(ctx):
+            name = "action_next_steps"  # once a scam is established, no reply says there is no sign of one
         if name in self.python:
             self.python[name](ctx)
         elif name in ctx.brain.responses.names():
             self.utter(name, ctx)
         else:
             raise KeyError(f"no action or response named {name}")
+
+    @staticmethod
+    def _scam_established(ctx: TurnContext) -> bool:
+        situation = Situation.of(ctx.tracker.slots)
+        return bool(situation.danger or ctx.tracker.slots.get("escalation_id")
+                    or (situation.scam_type and situation.scam_type not in ("not_scam", "unknown")))
+
+    def next_steps(self, ctx: TurnContext) -> None:
+        """The two or three things that matter now, for the situation the conversation has reached."""
+        situation = Situation.of(ctx.tracker.slots)
+        if situation.verified or (situation.hung_up and not situation.gone):
+            name = "utter_praise"
+        elif situation.shared_screen or situation.installed_app:
+            name = "utter_next_app_installed"
+        elif situation.gave_code:
+            name = "utter_next_code_given"
+        elif situation.card_handed:
+            name = "utter_next_card_handed"
+        elif situation.paid:
+            name = "utter_next_paid"
+        elif situation.at_risk == "relative" and (situation.danger or situation.live_call):
+            name = "utter_next_relative"
+        elif situation.live_call:
+            name = "utter_next_on_call"
+        else:
+            name = "utter_next_nothing_sent"
+        reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
+        reply.text += "\n" + self.footer(ctx)
+        ctx.replies.append(reply)
+
+    def contact_saved(self, ctx: TurnContext) -> None:
+        """The resident gave a phone number after the escalation: the desk's record gets it, the resident is told."""
+        slots, situation = ctx.tracker.slots, Situation.of(ctx.tracker.slots)
+        self.engine.escalations.open_or_update(
+            channel=ctx.channel, chat_id=ctx.user_id, scam_type=slots.get("scam_type") or "unknown",
+            risk=slots.get("risk") if slots.get("risk") in ("high", "urgent") else "high", cues=[],
+            amount=slots.get("amount"), summary=ctx.summary or self.engine.summary(ctx), contact=situation.contact)
+        slots["contact_told"] = True
+        self.utter("utter_desk_contact_saved", ctx)
+
+    def desk_line(self, ctx: TurnContext) -> str:
+        """What the resident is told about the duty desk: a call is promised only when it can happen."""
+        situation = Situation.of(ctx.tracker.slots)
+        reachable = ctx.channel in REACHABLE_CHANNELS or bool(situation.contact or ctx.contact)
+        if situation.contact and not ctx.tracker.slots.get("contact_told"):
+            ctx.tracker.slots["contact_told"] = True
+            name = "utter_desk_contact_saved"
+        elif reachable:
+            name = "utter_desk_will_call"
+        elif ctx.tracker.slots.get("asked_contact"):
+            name = ""  # asked once already: no more asking
+        else:
+            ctx.tracker.slots["asked_contact"] = True
+            name = "utter_desk_no_contact"
+        return ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker)).text if name else ""
 
     @staticmethod
     def quoted(cues: list[Cue], limit: int = 3) -> list[str]:
@@ -143,9 +222,19 @@ class Actions:
             lines += ["您说的情况里有这些危险信号：", *quoted]
         else:
             lines += ["这类骗局的特点：", *[f"· {flag}" for flag in scam.red_flags[:2]]]
-        lines += ["请您现在：", *[f"· {item}" for item in scam.advice[:3]], scam.question, self.footer(ctx)]
-        yes, no = ctx.brain.responses.follow_up_buttons[scam.slot]
-        ctx.tracker.slots["asked"] = scam.slot
+        question, slot = scam.question, scam.slot
+        if Situation.of(ctx.tracker.slots).no_call:
+            # A pasted SMS or chat: nobody is on the line, so no "挂断" and no "are they still on the call?".
+            lines[0] = without_hang_up(lines[0])
+            advice = [a for a in (without_hang_up(item) for item in scam.advice) if a]
+            if slot == "still_on_call":
+                question = ctx.brain.responses.render("utter_ask_acted", {}).text
+                slot = "transferred"
+        else:
+            advice = list(scam.advice)
+        lines += ["请您现在：", *[f"· {item}" for item in advice[:3]], question, self.footer(ctx)]
+        yes, no = ctx.brain.responses.follow_up_buttons[slot]
+        ctx.tracker.slots["asked"] = slot
         ctx.replies.append(Reply("\n".join(lines),
                                  [Button(yes, "/affirm"), Button(no, "/deny")], kind="action_warn"))
 
@@ -188,6 +277,9 @@ class Actions:
         lost = any(c.id in LOST_CUES for c in ctx.cues) or slots.get("transferred") or slots.get("paid_fee")
         name = ("utter_guided_urgent_" if ctx.short else "utter_urgent_") + ("lost" if lost else "moving")
         reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
+        line = self.desk_line(ctx)
+        if line:
+            reply.text += "\n" + line
         reply.urgent = True
         ctx.replies.append(reply)
 

@@ -22,6 +22,7 @@ from bot.content import Content
 from bot.dialogue.actions import QUIZ_ANSWER, Actions, TurnContext
 from bot.dialogue.policy import Policy
 from bot.dialogue.responses import Reply, Responses
+from bot.dialogue.situation import Situation, follow_up_cue, update
 from bot.dialogue.stories import Flows
 from bot.dialogue.tracker import Tracker
 from bot.escalations import Escalations
@@ -218,6 +219,10 @@ class Engine:
             ctx.answered = (asked, answer)
             if answer and asked in ANSWER_CUES:
                 extra.append(self._cue(brain, ANSWER_CUES[asked], u.text))
+        situation = Situation.of(slots)
+        done = follow_up_cue(situation, u.text) if not ctx.answered else None
+        if done and done not in {c.id for c in u.cues}:
+            extra.append(self._cue(brain, done, u.text))  # "告诉了" right after "让我把验证码告诉他"
         if u.intent == "already_transferred":
             slots["transferred"] = True
             extra.append(self._cue(brain, "money_gone", u.text))
@@ -233,13 +238,17 @@ class Engine:
         amount = u.amount()
         if amount:
             slots["amount"] = max(amount, slots.get("amount") or 0)
-        in_scam = u.scam_like or bool(slots.get("scam_type"))
+        in_scam = u.scam_like or bool(slots.get("scam_type")) or bool(situation.demanded or situation.danger)
         cues = [c for c in u.cues if c.id not in {e.id for e in extra}] + extra
         assessment = brain.understander.assess(cues, scam_like=in_scam,
                                               asking=u.intent in self.settings.question_intents)
         ctx.cues = list(assessment.cues)
         slots["risk"] = assessment.risk
         slots["danger"] = assessment.escalate
+        update(situation, u, cues, slots.get("scam_type"), assessment.escalate)
+        if situation.contact and not ctx.contact:
+            ctx.contact = situation.contact  # the phone number the resident gave: the desk's way to call back
+        situation.save(slots)
 
     @staticmethod
     def _cue(brain: Brain, cue_id: str, text: str) -> Cue:
@@ -255,6 +264,11 @@ class Engine:
             self._execute("action_escalate", ctx, executed)  # safety rule: never lose an escalation
         if direct:
             self._execute(direct, ctx, executed)
+            return executed
+        situation = Situation.of(tracker.slots)
+        if situation.contact and tracker.slots.get("escalation_id") and not tracker.slots.get("contact_told") \
+                and not executed:
+            self._execute("action_contact_saved", ctx, executed)  # a phone number given after the alert
             return executed
         if first is None and not executed:
             if ctx.understanding.intent == UNKNOWN or ctx.understanding.scam_type == UNKNOWN:

@@ -259,7 +259,8 @@ class ScamRiskComponent:
 
 
 # Cues that say what the resident did or is doing (as opposed to what a pasted text demands).
-ACTION_CUES = {"money_gone", "money_gone_just_now", "code_given", "card_handover", "money_moving", "screen_share"}
+ACTION_CUES = {"money_gone", "money_gone_just_now", "code_given", "card_handover", "money_moving", "screen_share",
+               "app_installed"}
 _DEMAND = re.compile(r"您|你|请|需|须|务必|让|叫|要求|催")
 _CLAUSE = re.compile(r"[,.!?;:，。！？；：\s—]")
 

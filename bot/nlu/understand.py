@@ -37,6 +37,7 @@ class Understanding:
     topic: str | None = None  # closest scam type, also for questions ("杀猪盘是什么意思")
     likely: tuple[str, ...] = ()  # scam types from likeliest (keywords, then scores)
     scam_like: bool = False  # the message sets a scam scene
+    voice: float = 0.0  # probability that the text is a pasted scammer text rather than the resident's words
 
     def amount(self) -> float | None:
         """The largest amount of money mentioned, in yuan."""
@@ -109,5 +110,5 @@ class Understander:
             risk=verdict.assessment.risk, escalate=verdict.assessment.escalate,
             cues=list(verdict.assessment.cues), entities=entities, ranking=ranking, scores=dict(doc._.scores or {}),
             topic=verdict.topic, likely=verdict.likely,
-            scam_like=verdict.scam_like,
+            scam_like=verdict.scam_like, voice=float(doc._.voice or 0.0),
         )

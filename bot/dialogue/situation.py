@@ -1,0 +1,164 @@
+"""The situation of a conversation: what the scammer asked for, what the resident has done, who is at risk.
+
+Each turn adds to it from the cues of the message, read against what was asked before:
+"告诉了" right after "对方让我把验证码告诉他" means the code was given. The engine keeps
+the situation in the conversation's slots, so it survives restarts, and the risk of a
+follow-up is judged against it: once money, a code or a card has gone, a later "好的"
+does not make the chat calm again, and once a scam is established no reply says
+there is no sign of one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+from bot.nlu.cues import Cue
+from bot.nlu.understand import Understanding
+
+# What a demand in one message asks for, by cue id.
+DEMANDS = {"code_requested": "code", "info_requested": "code", "pay_requested": "money", "upfront_fee": "money",
+           "safe_account": "money", "bail_fee": "money", "named_account": "money", "family_emergency": "money",
+           "boss_transfer": "money", "loan_to_pay": "money", "download_app": "app", "remote_app": "app",
+           "screen_share": "screen", "card_offer": "card"}
+# The cue a short "done" answer stands for, by what was asked.
+DONE_CUES = {"code": "code_given", "money": "money_gone", "app": "app_installed", "screen": "screen_share",
+             "card": "card_handover"}
+SHORT = 16  # characters: a follow-up this short is read against the pending demand
+DONE = re.compile(r"^(我|俺|都|已经|刚|刚刚|早)*(告诉|说|念|报|读|给|发|输|填|下载|下|装|安装|转|交|付|汇|打|充|寄|开|弄|操作|照做|按他说的做)"
+                  r"(了|过|完了|好了|上了)|^(嗯+|是的?|对+|对的|是啊|嗯呢|好像是|应该是|yes|yeah)[啊呀的了。!！,，\s]*$"
+                  r"|(?i:\b(already|just)\s+(sent|paid|transferred|gave|wired|told|installed|downloaded)\b)")
+NOT_DONE = re.compile(r"(还没|没有|没|不|别|未|拒绝|不敢|不想|犹豫|考虑|no\b|not\b|haven'?t)", re.IGNORECASE)
+# A relative (or a villager) as the one the story is about: the person at risk is not the one writing.
+_KIN = (r"(妈|爸|奶奶|爷爷|姥姥|姥爷|外婆|外公|婆婆|公公|老伴|老公|老婆|媳妇|儿子|女儿|闺女|孙子|孙女|孩子|岳母|岳父|父亲|母亲"
+        r"|舅舅|侄子|外甥|姨|叔|婶|大爷|大娘|哥|姐|弟|妹|小孩|娃)")
+RELATIVE = re.compile(r"^[^，。,]{0,4}(我|俺)(家|们家)?" + _KIN + r"|邻居|村里的|独居老人|网格员|我们村|老人家")
+# … unless the "relative" is the one calling or writing to the resident (a scammer posing as them).
+POSING = re.compile(_KIN + r"[^，。,]{0,6}(给我|找我|让我|跟我|问我|打电话|发消息|发微信|用新号|换号|微信上说|说他|说她)")
+WRITTEN = re.compile(r"短信|微信|QQ|qq|群里|私信|链接|网站|网页|直播|朋友圈|抖音|快手|小红书|app|APP|App|平台|小程序|公众号|邮件")
+CALL = re.compile(r"电话|通话|打来|来电|视频|语音|挂了|挂断|没挂|接了个|接到")
+OWN_PHONE = re.compile(r"(我|俺|本人)(的)?(电话|手机|手机号|号码|联系方式)|(打|联系|回电)(这个|我)|留个?(电话|号)")
+
+
+@dataclass
+class Situation:
+    scam_type: str = ""  # the type the conversation settled on
+    demanded: str = ""  # the latest demand: money | code | card | app | screen
+    paid: bool = False
+    amount_paid: float | None = None
+    amount_mentioned: float | None = None
+    gave_code: bool = False
+    installed_app: bool = False
+    shared_screen: bool = False
+    card_handed: bool = False
+    live_call: bool | None = None  # the scammer is on the line now (None: never said)
+    call: bool = False  # a call or video call is mentioned (so "挂断" makes sense)
+    pasted: bool = False  # the story began with a pasted SMS or chat: unless a call is mentioned, nobody is on the line
+    hung_up: bool = False
+    verified: bool = False
+    at_risk: str = "self"  # self | relative
+    contact: str = ""  # a phone number the resident gave for the desk to call back
+    danger: bool = False  # the conversation has reached the escalation level
+    scam_type_seen: bool = False  # who is at risk is read from the messages until the story is told
+
+    @classmethod
+    def of(cls, slots: dict) -> "Situation":
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in (slots.get("situation") or {}).items() if k in known})
+
+    def save(self, slots: dict) -> None:
+        slots["situation"] = asdict(self)
+
+    @property
+    def no_call(self) -> bool:
+        """Nobody is on the line: a pasted text and no call mentioned since."""
+        return self.pasted and not self.call
+
+    @property
+    def gone(self) -> bool:
+        """Money, a code, a card or the phone has already left the resident's hands."""
+        return self.paid or self.gave_code or self.card_handed or self.shared_screen
+
+    def facts(self) -> dict:
+        """The facts a conversation test checks (tests/data/conversations.jsonl)."""
+        return {"scam_type": self.scam_type or "not_scam", "at_risk": self.at_risk, "paid": self.paid,
+                "amount_paid": self.amount_paid, "amount_mentioned": self.amount_mentioned,
+                "gave_code": self.gave_code, "installed_app": self.installed_app, "shared_screen": self.shared_screen,
+                "card_handed": self.card_handed, "live_call": bool(self.live_call), "hung_up": self.hung_up,
+                "verified": self.verified, "contact_given": bool(self.contact)}
+
+
+def follow_up_cue(situation: Situation, text: str) -> str | None:
+    """The cue a short answer stands for: "告诉了" after a code was asked for is ``code_given``."""
+    short = text.strip()
+    if not situation.demanded or len(short) > SHORT or NOT_DONE.search(short) or not DONE.search(short):
+        return None
+    return DONE_CUES.get(situation.demanded)
+
+
+# A bare number right after a money verb is an amount too ("垫了3000", "一共2400", "sent 5000").
+BARE_AMOUNT = re.compile(r"(转|垫|付|交|充|汇|打|给|投|一共|共|总共|sent|paid|transferred)了?\s*(?:[^\d\s]{0,4}\s*)?(\d{2,8})(?!\d)")
+
+
+def _nearest_amount(u: Understanding, cue: Cue) -> float | None:
+    """The amount closest to the words that said money went ("垫了3000 … 要再充5000" → 3000)."""
+    text = u.text or ""
+    found = [(e.value, e.start) for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+    found += [(float(m.group(2)), m.start(2)) for m in BARE_AMOUNT.finditer(text)
+              if not any(start <= m.start(2) < start + 8 for _, start in found)]
+    if not found:
+        return None
+    # Entity offsets point into the original text and cue offsets into the normalised one; both keep the
+    # order of the message, so the amount closest to the cue's words is the one paid.
+    position = text.find(cue.evidence[:4]) if cue.evidence else -1
+    if position < 0:
+        return max(value for value, _ in found)
+    return min(found, key=lambda item: abs(item[1] - position))[0]
+
+
+def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: str | None, danger: bool) -> None:
+    """Add what this message says to the situation."""
+    ids = {c.id for c in cues}
+    text = u.text or ""
+    if scam_type and (not situation.scam_type or situation.scam_type == "unknown"):
+        situation.scam_type = scam_type
+    amounts = [e.value for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+    if amounts:
+        situation.amount_mentioned = max([situation.amount_mentioned or 0.0, *amounts])
+    for cue in cues:
+        if cue.id in DEMANDS:
+            situation.demanded = DEMANDS[cue.id]
+    if ids & {"money_gone", "money_gone_just_now"}:
+        situation.paid = True
+        cue = next(c for c in cues if c.id in ("money_gone", "money_gone_just_now"))
+        paid = _nearest_amount(u, cue)
+        if paid:
+            situation.amount_paid = max(situation.amount_paid or 0.0, paid)
+    if "code_given" in ids:
+        situation.gave_code = True
+    if "card_handover" in ids:
+        situation.card_handed = True
+    if "screen_share" in ids:
+        situation.shared_screen = situation.installed_app = True
+    if "app_installed" in ids:
+        situation.installed_app = True
+    if "still_on_call" in ids:
+        situation.live_call = True
+    if "stopped" in ids:
+        situation.hung_up, situation.live_call = True, False
+        if re.search(r"关了|关掉|卸载|删了", text):
+            situation.shared_screen = False  # "好我关了": stopped sharing (what was seen stays seen)
+    if "verified" in ids:
+        situation.verified = True
+    if CALL.search(text):
+        situation.call = True
+    if not situation.scam_type_seen and (scam_type or ids) and (u.voice >= 0.5 or WRITTEN.search(text)):
+        situation.pasted = True  # the story came in writing (an SMS, a chat, an app), not on the phone
+    if situation.at_risk == "self" and not situation.scam_type_seen and RELATIVE.search(text) \
+            and not POSING.search(text):
+        situation.at_risk = "relative"
+    situation.scam_type_seen = situation.scam_type_seen or bool(scam_type or ids)
+    phones = [e for e in u.entities if e.type == "phone"]
+    if phones and OWN_PHONE.search(text):
+        situation.contact = phones[-1].text
+    situation.danger = situation.danger or danger
