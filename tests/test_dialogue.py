@@ -146,3 +146,11 @@ def test_blind_conversations_are_evaluated_through_the_engine(run_bot):
     figures = json.loads(proc.stdout)["conversations"]
     assert figures["conversations"] == 36 and figures["empty_promises"] == 0
     assert figures["escalated_in_time"] >= 15 and figures["facts_checked"] > 100
+
+
+def test_a_long_story_is_judged_whole(engine):
+    story = ("我今年七十三了，老伴走得早，儿子在外地打工，平时就我一个人在家。" * 70
+             + "今天上午有个自称公安局的人打电话，说我的卡涉嫌洗钱，让我把存款转到安全账户，电话还没挂，我正要出门去银行。")
+    assert len(story) > 2000
+    turn = engine.handle("web", "long", story)
+    assert turn.escalation_id and turn.replies[0].urgent

@@ -73,8 +73,8 @@ def test_import_reports_bad_rows_and_merges_duplicates(run_bot, tmp_path):
 
 def test_two_hundred_numbers_and_sql_looking_text(run_bot):
     numbers = " ".join(f"1390000{i:04d}" for i in range(200))
-    reply = chat(run_bot, f"帮我查一下这些号码 {numbers}")[0]  # 2,400 characters: cut at 2,000
-    assert reply.count("❔") == 10 and "还有 155 个没有列出" in reply
+    reply = chat(run_bot, f"帮我查一下这些号码 {numbers}")[0]  # 2,400 characters, read whole
+    assert reply.count("❔") == 10 and "还有 190 个没有列出" in reply
     sneaky = chat(run_bot, "/check 13812345678'; DROP TABLE risk_list; --", "/check 13812345678")
     assert "❔" in sneaky[1]
 
