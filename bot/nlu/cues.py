@@ -56,7 +56,7 @@ class CueRules:
     """The parsed ``risk_cues.yml``: cue rules, negators, hypothetical markers and combos."""
 
     def __init__(self, rules: list[CueRule], negators: list[str], hypothetical: list[str],
-                 combos: list[Combo], amount_cue: CueRule, model_cue: CueRule):
+                 combos: list[Combo], amount_cue: CueRule, model_cue: CueRule, general: list[str] = ()):
         self.rules = rules
         self.by_id = {r.id: r for r in rules} | {amount_cue.id: amount_cue, model_cue.id: model_cue}
         self.model_cue = model_cue
@@ -64,6 +64,10 @@ class CueRules:
         self.hypothetical = tuple(hypothetical)
         self.combos = combos
         self.amount_cue = amount_cue
+        self.general = tuple(general)  # words that make the whole message a general warning or question
+
+    def is_general(self, text: str) -> bool:
+        return any(word in text for word in self.general)
 
     def find(self, text: str) -> list[Cue]:
         """Every cue that fires in ``text``, at most once per cue id, in rule order.
@@ -185,4 +189,5 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
     if problems:
         raise InvalidFiles(problems)
     return CueRules(rules, [str(n) for n in doc.get("negators") or []],
-                    [str(h) for h in doc.get("hypothetical") or []], combos, amount_cue, model_cue)
+                    [str(h) for h in doc.get("hypothetical") or []], combos, amount_cue, model_cue,
+                    [str(g) for g in doc.get("general") or []])

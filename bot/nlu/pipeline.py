@@ -231,6 +231,11 @@ class ScamRiskComponent:
                     or (self.signs is not None and self.signs.search(text) is not None)
                     or any(e.type == "account" or (e.type == "url" and not _official_link(e.text))
                            for e in doc._.entities or []))
+        if evidence and self.rules.is_general(text) and not self._acted(cues, text) \
+                and not any(c.id in DEMANDS_ON_RESIDENT and "我" in c.evidence for c in cues):
+            evidence = False  # a warning or a general question quotes the mechanism; nobody is asking them
+            cues = [c for c in cues if not self.rules.by_id[c.id].evidence and self.rules.by_id[c.id].level < 3
+                    or c.id in ("stopped", "not_yet", "verified")]
         if not evidence:
             if scam_type == NOT_SCAM:
                 # An ordinary message: the urgency model alone ("我刚交了五千押金") does not make it a scam.
@@ -258,6 +263,8 @@ class ScamRiskComponent:
         return doc
 
 
+# Demands made of the resident ("让我转到…", "问我要验证码"), as opposed to quoted in a warning.
+DEMANDS_ON_RESIDENT = {"pay_requested", "code_requested", "info_requested", "named_account", "loan_to_pay"}
 # Cues that say what the resident did or is doing (as opposed to what a pasted text demands).
 ACTION_CUES = {"money_gone", "money_gone_just_now", "code_given", "card_handover", "money_moving", "screen_share",
                "app_installed"}
