@@ -128,8 +128,8 @@ class Actions:
         ctx.replies.append(reply)
 
     def run(self, name: str, ctx: TurnContext) -> None:
-        if (name in NO_SIGN_OF_SCAM or (name in RESTART and len(ctx.understanding.text.strip()) <= SHORT_FOLLOW_UP)) \
-                and self._scam_established(ctx):
+        if (name in NO_SIGN_OF_SCAM or (name in RESTART and len(ctx.understanding.text.strip()) <= SHORT_FOLLOW_UP)
+                or (name == "action_answer" and not ctx.answered)) and self._scam_established(ctx):
             name = "action_next_steps"  # once a scam is established, no reply says there is no sign of one
         if name in self.python:
             self.python[name](ctx)
