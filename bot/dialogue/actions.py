@@ -268,7 +268,7 @@ class Actions:
             scam_type=slots.get("scam_type") or ctx.understanding.scam_type,
             risk=slots.get("risk") or "high",
             cues=[c.label for c in ctx.cues if c.id not in ("stopped", "not_yet")],
-            amount=slots.get("amount"),
+            amount=Situation.of(slots).amount_paid or slots.get("amount"),
             summary=ctx.summary or self.engine.summary(ctx),
             contact=ctx.contact,
         )

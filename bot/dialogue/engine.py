@@ -53,6 +53,12 @@ DIRECT_ACTIONS = {"quiz": "action_quiz", "case": "action_case", "quiz_answer": "
                   "check_submit": "action_check", "report_submit": "action_report"}
 BUTTON_INTENTS = ((re.compile(r"^/g:[a-z0-9_]+:\d$"), "guided_answer"), (re.compile(r"^/v:[a-z0-9_]+:\d$"), "visit_answer"))
 PAYLOAD = re.compile(r"^/([a-z][a-z0-9_]*)$")
+ANY_PAYLOAD = re.compile(r"^/[a-z][a-z0-9_]*(:[a-z0-9_]+)*(\s|$)")
+
+
+def _is_payload(text: str) -> bool:
+    """A button's payload or a command ("/deny", "/g:start:0"): not the resident's words."""
+    return bool(ANY_PAYLOAD.match(text.strip()))
 MAX_ACTIONS_PER_TURN = 8
 
 
@@ -149,13 +155,29 @@ class Engine:
         return TurnResult([reply], understanding)
 
     def summary(self, ctx: TurnContext) -> str:
-        """A short redacted summary of the chat for the duty desk."""
+        """A short redacted summary for the duty desk: what left vs. what was mentioned, the first message
+        (usually the whole story) and the latest one, without button payloads."""
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - self.settings.session_expiry_minutes * 60))
         rows = self.store.query(
-            "select text from messages where key = :k and direction = 'in' order by id desc limit 3",
-            {"k": ctx.tracker.key})
-        texts = [r["text"] for r in reversed(rows)] + [ctx.understanding.text]
-        joined = " / ".join(t.strip() for t in texts if t and t.strip())
-        return mask(joined[-400:])
+            "select text from messages where key = :k and direction = 'in' and created_at >= :since order by id",
+            {"k": ctx.tracker.key, "since": since})
+        said = [r["text"].strip() for r in rows if r["text"] and not _is_payload(r["text"])]
+        latest = ctx.understanding.text.strip()
+        if latest and not _is_payload(latest):
+            said.append(latest)
+        parts = []
+        situation = Situation.of(ctx.tracker.slots)
+        if situation.amount_paid:
+            parts.append(f"已转出 {situation.amount_paid:,.0f} 元")
+        if situation.amount_mentioned and situation.amount_mentioned != situation.amount_paid:
+            parts.append(f"提到 {situation.amount_mentioned:,.0f} 元")
+        if situation.at_risk == "relative":
+            parts.append("当事人是家人或邻居，来信人是联系人")
+        if said:
+            parts.append(f"首条：{said[0][:240]}")
+        if len(said) > 1:
+            parts.append(f"最新：{said[-1][:160]}")
+        return mask("；".join(parts))[:500]
 
     # --- steps ------------------------------------------------------------------------------
 

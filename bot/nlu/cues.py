@@ -56,9 +56,12 @@ class CueRules:
     """The parsed ``risk_cues.yml``: cue rules, negators, hypothetical markers and combos."""
 
     def __init__(self, rules: list[CueRule], negators: list[str], hypothetical: list[str],
-                 combos: list[Combo], amount_cue: CueRule, model_cue: CueRule, general: list[str] = ()):
+                 combos: list[Combo], amount_cue: CueRule, model_cue: CueRule, general: list[str] = (),
+                 demand_cue: CueRule | None = None):
         self.rules = rules
-        self.by_id = {r.id: r for r in rules} | {amount_cue.id: amount_cue, model_cue.id: model_cue}
+        self.demand_cue = demand_cue or CueRule("large_demand", "对方要的是一大笔钱", 3, 0, marker=True, evidence=True)
+        self.by_id = {r.id: r for r in rules} | {amount_cue.id: amount_cue, model_cue.id: model_cue,
+                                                 self.demand_cue.id: self.demand_cue}
         self.model_cue = model_cue
         self.negators = tuple(sorted(negators, key=len, reverse=True))
         self.hypothetical = tuple(hypothetical)
@@ -178,6 +181,12 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
                         level=_level(raw_model.get("level"), name, getattr(raw_model, "line", 1), problems, "high"),
                         alone=_level(raw_model.get("alone"), name, getattr(raw_model, "line", 1), problems, "high"))
     known.add(model_cue.id)
+    raw_demand = doc.get("large_demand_cue") or {}
+    demand_cue = CueRule(id=str(raw_demand.get("id", "large_demand")), label=str(raw_demand.get("label", "对方要的是一大笔钱")),
+                         level=_level(raw_demand.get("level"), name, getattr(raw_demand, "line", 1), problems, "high"),
+                         alone=_level(raw_demand.get("alone"), name, getattr(raw_demand, "line", 1), problems, "none"),
+                         marker=True, evidence=True)
+    known.add(demand_cue.id)
     combos = []
     for item in doc.get("combos") or []:
         when = tuple(str(w) for w in item.get("when") or [])
@@ -190,4 +199,4 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
         raise InvalidFiles(problems)
     return CueRules(rules, [str(n) for n in doc.get("negators") or []],
                     [str(h) for h in doc.get("hypothetical") or []], combos, amount_cue, model_cue,
-                    [str(g) for g in doc.get("general") or []])
+                    [str(g) for g in doc.get("general") or []], demand_cue)

@@ -220,6 +220,11 @@ class ScamRiskComponent:
         if big:
             amount = self.rules.amount_cue
             cues.append(Cue(amount.id, amount.label, big[0].text, big[0].start, big[0].end))
+            demands = [c for c in cues if c.id in LARGE_DEMAND_CUES]
+            asked = next((e for e in big for c in demands if c.start - 4 <= e.start <= c.end + 12), None)
+            if asked is not None:  # the large amount is the one demanded, not a loan applied for
+                demand = self.rules.demand_cue
+                cues.append(Cue(demand.id, demand.label, asked.text, asked.start, asked.end))
         urgency, evidence = doc._.urgency or (0.0, "")
         if urgency >= self.urgency_threshold:
             model = self.rules.model_cue
@@ -263,6 +268,9 @@ class ScamRiskComponent:
         return doc
 
 
+# Demands whose amount, when large, makes a pending demand urgent by itself (the policy, rule 3).
+LARGE_DEMAND_CUES = {"pay_requested", "upfront_fee", "named_account", "safe_account", "family_emergency",
+                     "boss_transfer", "bail_fee"}
 # Demands made of the resident ("让我转到…", "问我要验证码"), as opposed to quoted in a warning.
 DEMANDS_ON_RESIDENT = {"pay_requested", "code_requested", "info_requested", "named_account", "loan_to_pay"}
 # Cues that say what the resident did or is doing (as opposed to what a pasted text demands).
