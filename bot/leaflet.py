@@ -42,6 +42,24 @@ def _qr_png(url: str) -> BytesIO:
     return buffer
 
 
+def _simplified_face(path: str) -> int:
+    """The Simplified Chinese face of a font collection (Noto CJK's first face is Japanese: 令, 直, 骨 differ)."""
+    if not path.lower().endswith(".ttc"):
+        return 0
+    from fontTools.ttLib import TTCollection
+
+    names = [font["name"].getDebugName(1) or "" for font in TTCollection(path, lazy=True).fonts]
+    return next((i for i, n in enumerate(names) if n.endswith(" SC") and "Mono" not in n), 0)
+
+
+def qr_target(settings: Settings) -> str:
+    """Where the leaflet's QR code points: the centre's web chat or WeChat account, never Telegram (unreachable in
+    mainland China). Empty when none is configured: the leaflet then shows the hotlines only."""
+    raw = settings.raw
+    url = str((raw.get("leaflet") or {}).get("bot_url") or ((raw.get("channels") or {}).get("web") or {}).get("public_url") or "")
+    return "" if "t.me/" in url or "telegram" in url.lower() else url
+
+
 def render(scam: ScamType, settings: Settings, out: Path) -> Path:
     """Write the leaflet PDF for ``scam`` to ``out``."""
     from fpdf import FPDF
@@ -51,14 +69,14 @@ def render(scam: ScamType, settings: Settings, out: Path) -> Path:
         raise NoFont("no Chinese font found: install Debian's fonts-noto-cjk (apt-get install fonts-noto-cjk)")
     bold = _find(BOLD_GLOBS) or regular
     hotlines = settings.hotlines
-    bot_url = str((settings.raw.get("leaflet") or {}).get("bot_url") or "")
+    bot_url = qr_target(settings)
 
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(False)
     pdf.set_margins(16, 14, 16)
     pdf.add_page()
-    pdf.add_font("cjk", "", regular)
-    pdf.add_font("cjk", "B", bold)
+    pdf.add_font("cjk", "", regular, collection_font_number=_simplified_face(regular))
+    pdf.add_font("cjk", "B", bold, collection_font_number=_simplified_face(bold))
     pdf.set_title(f"警惕{scam.name}")
     width = pdf.w - pdf.l_margin - pdf.r_margin
 

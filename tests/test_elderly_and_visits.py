@@ -142,3 +142,20 @@ def test_leaflet_pdf_has_the_title_and_renders(run_bot, tmp_path):
     subprocess.run(["pdftoppm", "-png", "-r", "40", "-singlefile", str(out), str(tmp_path / "page")], check=True)
     assert (tmp_path / "page.png").read_bytes()[:4] == b"\x89PNG"
     assert run_bot("leaflet", "no_such_type").returncode == 2
+
+
+@pytest.mark.skipif(shutil.which("pdffonts") is None and not BROWSER_REQUIRED_TOOLS,
+                    reason="poppler-utils is installed by .ci/run")
+def test_leaflet_prints_simplified_forms_and_never_points_to_telegram(run_bot, tmp_path, settings):
+    from dataclasses import replace
+
+    from bot.leaflet import qr_target
+
+    out = tmp_path / "leaflet.pdf"
+    assert run_bot("leaflet", "fake_police", "--out", str(out)).returncode == 0
+    fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True, check=True).stdout
+    assert "NotoSansCJKSC" in fonts and "CJKJP" not in fonts  # 令, 直, 骨 in their Simplified forms
+    raw = dict(settings.raw, leaflet={"bot_url": "https://t.me/some_bot"})
+    assert qr_target(replace(settings, raw=raw)) == ""
+    raw = dict(settings.raw, leaflet={"bot_url": "https://fanzha.example.gov.cn/chat"})
+    assert qr_target(replace(settings, raw=raw)) == "https://fanzha.example.gov.cn/chat"
