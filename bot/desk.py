@@ -91,7 +91,7 @@ def alert_text(row: dict, events: list[dict], scam_names: dict[str, str], kind: 
         f"来源：{row['channel']} · {mask(str(row['chat_id']))}" + (f" · 联系人：{mask(row['contact'])}" if row.get("contact") else ""),
         f"金额：{amount}",
         f"危险信号：{cues}",
-        f"摘要：{mask(row.get('summary') or '')}",
+        f"摘要：{mask(row.get('summary') or '', keep_address=row.get('source') == 'visit')}",
         f"时间：{_local(row['created_at'])}　状态：{STATUS_ZH.get(row['status'], row['status'])}",
     ]
     history = [e for e in events if e["action"] == "status"]

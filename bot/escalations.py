@@ -47,7 +47,7 @@ class Escalations:
         return opened
 
     def _record(self, channel, chat_id, scam_type, risk, cues, amount, summary, contact, source) -> Opened:
-        summary = mask(summary)[:500]
+        summary = mask(summary, keep_address=source == "visit")[:500]
         stamp = now()
         with self.store.transaction() as db:
             rows = list(db.query(

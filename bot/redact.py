@@ -23,8 +23,12 @@ def _mask_card(match: re.Match) -> str:
     return f"{digits[:4]} **** **** {digits[-4:]}"
 
 
-def mask(text: str) -> str:
-    """``text`` with phone, card, ID, account and house numbers masked."""
+def mask(text: str, keep_address: bool = False) -> str:
+    """``text`` with phone, card, ID, account and house numbers masked.
+
+    ``keep_address`` leaves house numbers readable: for the duty desk's own record of a grid worker's visit,
+    whose household label is how the officer finds the home (logs and everything else stay masked).
+    """
     if not text:
         return text
     text = _ID.sub(lambda m: f"{m.group(1)}********{m.group(0)[-4:]}", text)
@@ -32,4 +36,4 @@ def mask(text: str) -> str:
     text = _MOBILE.sub(lambda m: f"{m.group(2)}****{m.group(4)}", text)
     text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
     text = _ACCOUNT.sub(lambda m: m.group(1) + m.group(2)[:2] + "****", text)
-    return _ADDRESS.sub(lambda m: "*" * min(len(m.group(1)), 3), text)
+    return text if keep_address else _ADDRESS.sub(lambda m: "*" * min(len(m.group(1)), 3), text)

@@ -159,3 +159,19 @@ def test_leaflet_prints_simplified_forms_and_never_points_to_telegram(run_bot, t
     assert qr_target(replace(settings, raw=raw)) == ""
     raw = dict(settings.raw, leaflet={"bot_url": "https://fanzha.example.gov.cn/chat"})
     assert qr_target(replace(settings, raw=raw)) == "https://fanzha.example.gov.cn/chat"
+
+
+def test_a_visit_answered_by_typing_and_recorded_as_said(run_bot, tmp_path):
+    import sqlite3
+
+    typed = ["/visit", "东关村三网格", "5号院", "80岁以上", "同意", "有", "是", "没有", "没有", "没有", "没装上", "已保存"]
+    out = run_bot("chat", "--json", input_text="\n".join(typed) + "\n").stdout.decode().splitlines()
+    last = json.loads(out[-1])["text"]
+    assert "已记录" in last and "反诈APP未安装" in last and "发现风险" in last
+    topics = last.split("讲了 ")[1]
+    count = int(topics.split(" ")[0])
+    assert count == topics.split("（")[1].split("）")[0].count("；") + 1  # as many topics as listed
+    db = sqlite3.connect(tmp_path / "bot.db")
+    assert db.execute("select age_band, app_installed from visits").fetchone() == ("80+", 0)
+    summary = db.execute("select summary from escalations where source = 'visit'").fetchone()[0]
+    assert "5号院" in summary  # the desk can find the home

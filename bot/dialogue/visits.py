@@ -24,6 +24,17 @@ PAYLOAD = re.compile(r"^/v:([a-z0-9_]+):(\d)$")
 YES_NO = (("有", "1"), ("没有", "0"))
 
 
+def typed_choice(text: str, titles: list[str]) -> int | None:
+    """Which button a typed answer means: its number ("2"), its words, or the longest button title it contains."""
+    text = text.strip().rstrip("。.!！")
+    if text.isdigit() and 1 <= int(text) <= len(titles):
+        return int(text) - 1
+    if text in titles:
+        return titles.index(text)
+    inside = [(len(t), i) for i, t in enumerate(titles) if t and t in text]
+    return max(inside)[1] if inside else None
+
+
 class Visits:
     def __init__(self, actions: "Actions"):
         self.actions = actions
@@ -68,6 +79,7 @@ class Visits:
                                       "check": None, "phase": "intake"}
         ctx.replies.append(Reply(f"开始第 {visit_id} 号走访记录。随时发 /cancel 可以取消。", kind="action_visit"))
         ctx.replies.append(self.ask(ctx, chart.start))
+        ctx.tracker.extra["visit"]["buttons"] = [(b.title, b.payload) for b in ctx.replies[-1].buttons]
 
     def ask(self, ctx: "TurnContext", step_id: str) -> Reply:
         step = ctx.brain.visit.steps[step_id]
@@ -82,6 +94,18 @@ class Visits:
             return
         text = ctx.understanding.text.strip()
         match = PAYLOAD.match(text)
+        if not match and state.get("buttons"):
+            chosen = typed_choice(text, [title for title, _ in state["buttons"]])
+            if chosen is not None:  # "80岁以上", "2" or "没装上" typed instead of pressed
+                text = state["buttons"][chosen][1]
+                match = PAYLOAD.match(text)
+        try:
+            return self._answer(ctx, state, chart, text, match)
+        finally:
+            last = ctx.replies[-1] if ctx.replies else None
+            state["buttons"] = [(b.title, b.payload) for b in last.buttons] if last and last.buttons else []
+
+    def _answer(self, ctx, state, chart, text, match) -> None:
         if state["phase"] == "intake":
             return self._intake(ctx, state, chart, text, match)
         if not match:
@@ -132,7 +156,8 @@ class Visits:
         if key != item.id:
             ctx.replies.append(self._check_question(chart, state["check"]))
             return
-        state["topics"].append(item.label)
+        if item.label not in state["topics"]:
+            state["topics"].append(item.label)
         state["answers"][item.id] = value
         if value:
             scam = ctx.brain.content.scams.get(item.scam_type or "")
@@ -177,10 +202,10 @@ class Visits:
             state["answers"]["hotline_saved"] = value
             self._save(state, status="done")
             ctx.tracker.extra.pop("visit", None)
-            topics = "、".join(state["topics"]) or "无"
+            topics = "；".join(state["topics"]) or "无"
             ctx.replies.append(Reply(
                 f"第 {state['id']} 号走访已记录：{state['answers'].get('grid', '')} {state['answers'].get('household', '')}，"
-                f"讲了 {len(state['topics'])} 个话题（{topics}），反诈APP{'已安装' if value or state['answers'].get('app_installed') else '未安装'}。"
+                f"讲了 {len(state['topics'])} 个话题（{topics}），反诈APP{'已安装' if state['answers'].get('app_installed') else '未安装'}。"
                 f"{'发现风险，已通知值班民警。' if state.get('risk') else '未发现风险。'}谢谢您！", kind="action_visit"))
 
     def _escalate(self, ctx, state, item) -> None:
