@@ -33,6 +33,7 @@ class ScamType:
     case_text: str
     keywords: tuple[str, ...] = ()
     signs: tuple[str, ...] = ()  # phrases that by themselves show this scam's mechanism (not its topic)
+    short_name: str = ""  # how a sentence names it ("这是冒充公检法的骗局"); the category name is for reports
     file: str = ""
 
 
@@ -103,7 +104,7 @@ def read_scam(path: Path, root: Path | None = None,
         summary=str(doc["summary"]).strip(), warning=str(doc["warning"]).strip(),
         question=str(follow_up["question"]).strip(), slot=str(follow_up["slot"]),
         case_title=str(case["title"]).strip(), case_text=str(case["text"]).strip(),
-        file=name, **lists,
+        short_name=str(doc.get("short_name") or "").strip(), file=name, **lists,
     )
     return scam, []
 

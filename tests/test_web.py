@@ -96,3 +96,9 @@ def test_page_in_headless_chromium(web, tmp_path):
         page.wait_for_selector(".msg.bot.urgent >> text=马上打")
         assert page.locator(".msg.bot.urgent a.tel[href='tel:110']").count() >= 1
         browser.close()
+
+
+def test_hotline_links_never_cut_into_a_longer_number(web):
+    code, html = post(web.url + "/chat", "text=这个号码 13911012345 是骗子吗".encode(), "application/x-www-form-urlencoded")
+    assert code == 200 and "13911012345" in html.replace("<wbr>", "")
+    assert 'tel:110">110</a>12345' not in html and 'href="tel:110"' in html  # 110 itself is still a link

@@ -28,7 +28,7 @@ CHANNEL = "web"
 PAGE = (Path(__file__).with_name("web_page.html")).read_text(encoding="utf-8")
 USER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_TEXT = 4000
-HOTLINE = re.compile(r"(96110|110|12381|0\d{2,3}-\d{7,8})")
+HOTLINE = re.compile(r"(?<![\d*\-])(96110|110|12381|0\d{2,3}-\d{7,8})(?![\d*])")  # not inside a longer number
 
 
 class RateLimiter:

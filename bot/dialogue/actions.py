@@ -72,6 +72,23 @@ class TurnContext:
 _PIECE = re.compile(r"[^，。；！,;!]+[，。；！,;!]?")
 
 
+def whole_words(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` widened to the jieba words it cuts through (never beyond the clause)."""
+    import jieba
+
+    left = max(text.rfind(p, 0, start) for p in "，。！？；,.!?; \n") + 1
+    right = min([i for i in (text.find(p, end) for p in "，。！？；,.!?; \n") if i >= 0] or [len(text)])
+    position, new_start, new_end = left, start, end
+    for word in jieba.cut(text[left:right]):
+        word_end = position + len(word)
+        if position < start < word_end:
+            new_start = position
+        if position < end < word_end:
+            new_end = word_end
+        position = word_end
+    return text[new_start:new_end]
+
+
 def without_hang_up(text: str) -> str:
     """``text`` without the clauses that tell the resident to hang up (for chats with no call)."""
     pieces = [p for p in _PIECE.findall(text) if not re.search(r"挂断|挂掉|挂电话|不要挂", p)]
@@ -108,7 +125,8 @@ class Actions:
             "antifraud": settings.hotlines.get("antifraud") or "96110",
             "local": f"本地反诈中心：{local}。" if local else "",
             "centre": settings.centre_name,
-            "scam_name": (scam.name if scam.name.endswith("诈骗") else f"{scam.name}诈骗") if scam else "诈骗",
+            "scam_name": (scam.short_name or (scam.name if scam.name.endswith("诈骗") else f"{scam.name}诈骗"))
+            if scam else "骗局",
             # "马上挂断电话" only when a call is part of the story: a pasted SMS has nobody on the line.
             "hang_up": "，不要再回复对方" if Situation.of(tracker.slots).no_call else "，马上挂断电话",
         }
@@ -194,12 +212,15 @@ class Actions:
         return ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker)).text if name else ""
 
     @staticmethod
-    def quoted(cues: list[Cue], limit: int = 3) -> list[str]:
-        """The cues as "· label：“their words”" lines, skipping repeats of the same words."""
+    def quoted(cues: list[Cue], limit: int = 3, text: str = "") -> list[str]:
+        """The cues as "· label：“their words”" lines, skipping repeats of the same words; each quote is widened to
+        whole words of ``text`` (the normalised message), so "说是市检察" reads "说是市检察院"."""
         seen, quotes, lines = set(), [], []
         for cue in cues:
             if cue.id in UNQUOTED or cue.id in seen:
                 continue
+            if text and cue.end > cue.start and text[cue.start:cue.end] == cue.evidence:
+                cue = Cue(cue.id, cue.label, whole_words(text, cue.start, cue.end), cue.start, cue.end)
             if cue.evidence and any(cue.evidence in q or q in cue.evidence for q in quotes):
                 continue
             seen.add(cue.id)
@@ -217,7 +238,7 @@ class Actions:
         if scam is None:
             return self.clarify(ctx)
         lines = [f"⚠️ {fill(scam.warning, self.values(ctx.brain, ctx.tracker))}"]
-        quoted = self.quoted(ctx.cues)
+        quoted = self.quoted(ctx.cues, text=ctx.understanding.normalised)
         if quoted:
             lines += ["您说的情况里有这些危险信号：", *quoted]
         else:

@@ -23,7 +23,7 @@ from pathlib import Path
 from bot.dialogue.actions import REACHABLE_CHANNELS
 from bot.dialogue.situation import CALL, Situation
 
-NO_SIGN = re.compile(r"没有发现诈骗|暂时没有发现")
+NO_SIGN = re.compile(r"没有发现诈骗|暂时没有发现|不像骗局")
 PROMISE = re.compile(r"会尽快联系您|会尽快打给您|民警会联系您|会打给您")
 
 
