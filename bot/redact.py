@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 
+# Full-width digits and separators fold to ASCII first (１３８ → 138), so every digit form is masked.
+_FOLD = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, "－": "-", "．": ".", "　": " ", "＋": "+",
+                       "—": "-", "·": "."})
+_SEP = r"[\s\-.]?"  # a space, dash or dot between digit groups (138 1234 5678, 138-1234-5678, 138.1234.5678)
 _ID = re.compile(r"(?<![\dA-Za-z])([1-9]\d{5})(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}([\dXx])(?![\dA-Za-z])")
-_CARD = re.compile(r"(?<!\d)\d(?:[ -]?\d){15,18}(?![ -]?\d)")
-_MOBILE = re.compile(r"(?<!\d)(\+?86[\s-]?)?(1[3-9]\d)[\s-]?(\d{4})[\s-]?(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[\s-]?(\d{3,4})(\d{4})(?!\d)")
+_CARD = re.compile(r"(?<!\d)\d(?:[ \-.]?\d){15,18}(?![ \-.]?\d)")
+_MOBILE = re.compile(r"(?<!\d)(\+?86" + _SEP + r")?(1[3-9]\d)" + _SEP + r"(\d{4})" + _SEP + r"(\d{4})(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})" + _SEP + r"(\d{3,4})" + _SEP + r"?(\d{4})(?!\d)")
 _ADDRESS = re.compile(r"(\d+|[一二三四五六七八九十百]+)(?=\s*(?:号楼|号院|号|栋|幢|单元|室|楼|弄|层|组))")
 _ACCOUNT = re.compile(r"((?:QQ|qq|微信|VX|vx|wx|支付宝)(?:号|账号)?\s*[:：是为]?\s*)([A-Za-z0-9_\-@.]{5,})")
 
@@ -31,6 +35,7 @@ def mask(text: str, keep_address: bool = False) -> str:
     """
     if not text:
         return text
+    text = text.translate(_FOLD)
     text = _ID.sub(lambda m: f"{m.group(1)}********{m.group(0)[-4:]}", text)
     text = _CARD.sub(_mask_card, text)
     text = _MOBILE.sub(lambda m: f"{m.group(2)}****{m.group(4)}", text)

@@ -154,3 +154,10 @@ def test_a_long_story_is_judged_whole(engine):
     assert len(story) > 2000
     turn = engine.handle("web", "long", story)
     assert turn.escalation_id and turn.replies[0].urgent
+
+
+def test_a_lone_surrogate_or_nul_loses_no_escalation(engine):
+    turn = engine.handle("web", "surrogate", "自称公安的人让我转到安全账户\ud800，我现在在银行柜台\x00")
+    assert turn.escalation_id and turn.replies[0].urgent
+    stored = engine.store.query("select text from messages where direction = 'in' and key = 'web:surrogate'")[0]["text"]
+    assert "\ufffd" in stored and "\x00" not in stored

@@ -29,6 +29,7 @@ from bot.escalations import Escalations
 from bot.risklist import RiskList
 from bot.nlu.cues import Cue
 from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
+from bot.nlu.normalize import storable
 from bot.nlu.understand import Understander, Understanding
 from bot.redact import mask
 from bot.riskcheck import items_of
@@ -131,6 +132,7 @@ class Engine:
         """Process one message (or button payload such as "/affirm") and return the bot's replies."""
         key = f"{channel}:{user_id}"
         brain = self.brain
+        text = storable(text) if isinstance(text, str) else text  # a lone surrogate must not lose an escalation
         with self._lock(key):
             tracker = self._load(key)
             understanding = self._understand(brain, text or "", tracker)

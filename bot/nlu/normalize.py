@@ -9,6 +9,8 @@ be reported with offsets into the original text.
 
 from __future__ import annotations
 
+import re
+
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,3 +137,12 @@ def normalise(original: str, max_chars: int = 2000, fix: Callable[[str], str] | 
         fixed = fix(converted)
         converted = fixed if len(fixed) == len(converted) else converted
     return Normalised(original, converted, offsets)
+
+
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+
+
+def storable(text: str) -> str:
+    """``text`` as it can be stored and logged: a lone surrogate (valid in JSON, not in UTF-8) becomes U+FFFD and
+    NUL characters go; everything else is kept as the resident wrote it."""
+    return _UNSTORABLE.sub(lambda m: "" if m.group(0) == "\x00" else "\ufffd", text) if text else text
