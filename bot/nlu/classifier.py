@@ -68,10 +68,6 @@ class Features:
         self.size = len(chars) + len(words)
 
     @classmethod
-    def fit(cls, texts: list[str], tokens: list[list[str]], char_range: tuple[int, int]) -> "Features":
-        return cls.fit_matrix(texts, tokens, char_range)[0]
-
-    @classmethod
     def fit_matrix(cls, texts: list[str], tokens: list[list[str]], char_range: tuple[int, int]):
         """Fit the vocabularies on ``texts`` and return them with the texts' feature matrix (scikit-learn's,
         equal to ``matrix(texts, tokens)`` but built in C: training stays fast)."""

@@ -68,6 +68,9 @@ class CueRules:
         self.combos = combos
         self.amount_cue = amount_cue
         self.general = tuple(general)  # words that make the whole message a general warning or question
+        # One alternation per rule: one scan of the message per rule instead of one per pattern.
+        self._combined = {r.id: re.compile("|".join(f"(?:{p.pattern})" for p in r.patterns))
+                          for r in rules if r.patterns}
 
     def is_general(self, text: str) -> bool:
         return any(word in text for word in self.general)
@@ -88,13 +91,6 @@ class CueRules:
             if hit:
                 fired.append(Cue(rule.id, rule.label, hit.group(0), hit.start(), hit.end()))
         return fired
-
-    @property
-    def _combined(self) -> dict[str, re.Pattern]:
-        if self.__dict__.get("_combined_cache") is None:
-            self.__dict__["_combined_cache"] = {
-                r.id: re.compile("|".join(f"(?:{p.pattern})" for p in r.patterns)) for r in self.rules if r.patterns}
-        return self.__dict__["_combined_cache"]
 
     @staticmethod
     def _clauses(text: str) -> tuple[list[int], list[int]]:
