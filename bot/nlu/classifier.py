@@ -148,7 +148,12 @@ class LinearHead:
 
     def probabilities(self, vector: Vector) -> np.ndarray:
         """This head's probabilities for one message (a 1-D array in ``self.labels`` order)."""
-        clipped = (np.clip(self.score(vector), -1.0, 1.0) + 1.0) / 2.0
+        return self.probabilities_of(self.score(vector))
+
+    @staticmethod
+    def probabilities_of(raw: np.ndarray) -> np.ndarray:
+        """One message's scores to probabilities, as the modified Huber loss defines them (they sum to 1)."""
+        clipped = (np.clip(raw, -1.0, 1.0) + 1.0) / 2.0
         total = clipped.sum()
         return clipped / total if total > 0 else np.full_like(clipped, 1.0 / len(clipped))
 

@@ -20,7 +20,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -99,9 +98,7 @@ class IntentComponent:
 
     def __call__(self, doc: Doc) -> Doc:
         raw = self.head.score(doc._.features)
-        clipped = (np.clip(raw, -1.0, 1.0) + 1.0) / 2.0
-        total = clipped.sum()
-        probabilities = clipped / total if total > 0 else np.full_like(clipped, 1.0 / len(clipped))
+        probabilities = LinearHead.probabilities_of(raw)
         doc.cats = dict(zip(self.head.labels, probabilities.tolist()))
         doc._.scores = dict(zip(self.head.labels, raw.tolist()))
         return doc
@@ -236,7 +233,14 @@ class ScamRiskComponent:
                     or (self.signs is not None and self.signs.search(text) is not None)
                     or any(e.type == "account" or (e.type == "url" and not _official_link(e.text))
                            for e in doc._.entities or []))
-        if evidence and self.rules.is_general(text) and not self._acted(cues, text) \
+        acted: list[bool] = []  # computed at most once: does the resident say they did something?
+
+        def resident_acted() -> bool:
+            if not acted:
+                acted.append(self._acted(cues, text))
+            return acted[0]
+
+        if evidence and self.rules.is_general(text) and not resident_acted() \
                 and not any(c.id in DEMANDS_ON_RESIDENT and "我" in c.evidence for c in cues):
             evidence = False  # a warning or a general question quotes the mechanism; nobody is asking them
             cues = [c for c in cues if not self.rules.by_id[c.id].evidence and self.rules.by_id[c.id].level < 3
@@ -251,7 +255,7 @@ class ScamRiskComponent:
         scam_like = scam_type in self.scam_types or (scam_type == UNKNOWN and urgency >= 0.5)
         asking = intent in self.question_intents and cats[intent] >= 0.5
         assessment = assess(cues, self.rules, scam_like, self.escalate_from, asking)
-        if (doc._.voice or 0.0) >= 0.5 and assessment.escalate and not self._acted(cues, text):
+        if (doc._.voice or 0.0) >= 0.5 and assessment.escalate and not resident_acted():
             # A pasted scam text shows the scam, not what the resident did: its demands warn, they do not escalate.
             assessment = Assessment(LEVELS[2], False, assessment.cues)
         if scam_type == NOT_SCAM and assessment.escalate:
