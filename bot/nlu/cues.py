@@ -3,14 +3,23 @@
 The rules live in ``content/risk_cues.yml`` so that outreach staff can add a new
 pattern the day scammers change their script. A cue fires on a pattern match
 unless it is negated ("还没转") or sits in a hypothetical clause ("如果有人让我…").
+
+Staff-written patterns run on RE2 (google-re2), which matches in linear time: no
+pattern, however it is written, can freeze the service. RE2 has no lookaround or
+backreferences; a rule's ``not_right_after`` list does what a lookbehind did. All
+rules are first tried together as one RE2 set (one scan of the message), and only
+the rules that matched are scanned again for their first match that counts.
 """
 
 from __future__ import annotations
 
 import bisect
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import re2
 
 from bot.problems import InvalidFiles, Problem, display_path
 from bot.yamlfile import load_yaml
@@ -18,6 +27,35 @@ from bot.yamlfile import load_yaml
 LEVELS = ("none", "low", "medium", "high", "urgent")
 CLAUSE_BREAK = re.compile(r"[,.!?;，。！？；\n]")
 NEGATION_WINDOW = 4  # characters before a match that may hold 没/不/未
+SLOW_PROBE_MS = 50  # a rule slower than this on a long probe message is refused by the check
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False  # a bad pattern is reported as file:line, not printed to stderr
+
+
+class PatternError(ValueError):
+    """A staff-written pattern RE2 cannot run (the message says why, in English)."""
+
+
+def compile_pattern(pattern: str):
+    """Compile a staff-written pattern with RE2; raise ``PatternError`` with a readable reason."""
+    try:
+        return re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        reason = str(exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc)
+        if "(?<" in pattern or "(?=" in pattern or "(?!" in pattern:
+            reason += " (lookahead/lookbehind is not supported: use not_right_after / not_after)"
+        raise PatternError(reason) from None
+
+
+def probe_ms(compiled, length: int = 10_000) -> float:
+    """Milliseconds one search takes on long adversarial texts (repeated characters, mixed script)."""
+    worst = 0.0
+    for text in ("a" * length, "转" * length, ("安全账户123，" * length)[:length]):
+        started = time.perf_counter()
+        for _ in compiled.finditer(text):
+            pass
+        worst = max(worst, (time.perf_counter() - started) * 1000)
+    return worst
 
 
 @dataclass(frozen=True)
@@ -31,8 +69,9 @@ class CueRule:
     protect: str = ""  # "" | "weak" | "strong" | "verified" | "story" (see risk_cues.yml)
     evidence: bool = False  # shows a scam mechanism: a message needs one to be given a scam type
     negatable: bool = False
-    not_after: tuple[str, ...] = ()  # the match does not count right after these words
-    patterns: tuple[re.Pattern, ...] = ()
+    not_after: tuple[str, ...] = ()  # the match does not count shortly after these words (same clause)
+    not_right_after: tuple[str, ...] = ()  # ... nor immediately after these (what a lookbehind did)
+    patterns: tuple = ()  # compiled RE2 patterns
 
 
 @dataclass(frozen=True)
@@ -68,9 +107,14 @@ class CueRules:
         self.combos = combos
         self.amount_cue = amount_cue
         self.general = tuple(general)  # words that make the whole message a general warning or question
-        # One alternation per rule: one scan of the message per rule instead of one per pattern.
-        self._combined = {r.id: re.compile("|".join(f"(?:{p.pattern})" for p in r.patterns))
-                          for r in rules if r.patterns}
+        # One alternation per rule, and one RE2 set of all of them: a message is scanned once to learn
+        # which rules match at all, then only those are scanned for their first match that counts.
+        scanned = [r for r in rules if r.patterns]
+        self._combined = [(r, compile_pattern(combined_source(r))) for r in scanned]
+        self._set = re2.Set.SearchSet(_OPTIONS)
+        for rule, _ in self._combined:
+            self._set.Add(combined_source(rule))
+        self._set.Compile()
 
     def is_general(self, text: str) -> bool:
         return any(word in text for word in self.general)
@@ -82,11 +126,12 @@ class CueRules:
         the first match that counts (not negated, not hypothetical) is the cue's evidence.
         """
         fired: list[Cue] = []
+        matched = self._set.Match(text)
+        if not matched:
+            return fired
         clauses = self._clauses(text)
-        for rule in self.rules:
-            combined = self._combined.get(rule.id)
-            if combined is None:
-                continue
+        for index in sorted(matched):
+            rule, combined = self._combined[index]
             hit = next((m for m in combined.finditer(text) if self._counts(rule, text, m, clauses)), None)
             if hit:
                 fired.append(Cue(rule.id, rule.label, hit.group(0), hit.start(), hit.end()))
@@ -110,6 +155,8 @@ class CueRules:
         clause = text[clause_start:clause_end]
         if not rule.protect and any(word in clause for word in self.hypothetical):
             return False
+        if rule.not_right_after and text[:match.start()].endswith(rule.not_right_after):
+            return False
         if rule.not_after:
             before = text[max(clause_start, match.start() - 8):match.start()]
             if any(word in before for word in rule.not_after):
@@ -123,6 +170,10 @@ class CueRules:
             if match.group(0).startswith(("没", "未")):
                 return False
         return True
+
+
+def combined_source(rule: CueRule) -> str:
+    return "|".join(f"(?:{p.pattern})" for p in rule.patterns)
 
 
 def _level(value, name: str, line: int, problems: list[Problem], default: str) -> int:
@@ -153,11 +204,26 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
         raw_patterns = item.get("patterns") or []
         for index, raw in enumerate(raw_patterns):
             line = raw_patterns.lines[index] if hasattr(raw_patterns, "lines") else item.line
+            if not isinstance(raw, (str, int, float)) or not str(raw):
+                problems.append(Problem(name, line, "a pattern must be a non-empty piece of text",
+                                        "模式必须是一段文字"))
+                continue
             try:
-                patterns.append(re.compile(str(raw)))
-            except re.error as exc:
+                compiled = compile_pattern(str(raw))
+            except PatternError as exc:
                 problems.append(Problem(name, line, f"bad pattern: {exc} — check brackets and | signs",
                                         f"模式写错了：{exc} — 请检查括号和竖线"))
+                continue
+            if compiled.search(""):
+                problems.append(Problem(name, line, "this pattern matches an empty message: it would fire on everything",
+                                        "这个模式连空消息都能匹配，会对所有消息报警"))
+                continue
+            slow = probe_ms(compiled)
+            if slow > SLOW_PROBE_MS:
+                problems.append(Problem(name, line, f"pattern too slow ({slow:.0f} ms on a long message): simplify it",
+                                        f"模式太慢（长消息上 {slow:.0f} 毫秒），请简化"))
+                continue
+            patterns.append(compiled)
         if not patterns:
             problems.append(Problem(name, item.line, f"cue '{item['id']}' has no patterns", f"信号 '{item['id']}' 没有模式"))
         rules.append(CueRule(
@@ -165,7 +231,8 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
             marker=bool(item.get("marker")), amplify=bool(item.get("amplify")),
             protect={True: "weak", "strong": "strong", "story": "story", "verified": "verified"}.get(item.get("protect"), ""),
             evidence=bool(item.get("evidence") or item.get("marker")), negatable=bool(item.get("negatable")),
-            not_after=tuple(str(w) for w in item.get("not_after") or []), patterns=tuple(patterns)))
+            not_after=tuple(str(w) for w in item.get("not_after") or []),
+            not_right_after=tuple(str(w) for w in item.get("not_right_after") or []), patterns=tuple(patterns)))
     known = {r.id for r in rules}
     amount = doc.get("amount_cue") or {}
     amount_cue = CueRule(id=str(amount.get("id", "large_amount")), label=str(amount.get("label", "涉及大额资金")),
