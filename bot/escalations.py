@@ -4,16 +4,28 @@ A record is written (with its staff alert queued in ``outbox``) in one
 transaction before anything else is attempted, so a crash at any point loses no
 escalation and no alert. A conversation has at most one unresolved escalation:
 later dangerous messages update it instead of opening another.
+
+If the database cannot be written even after waiting and retrying (a disk full, a
+lock held for minutes), the escalation is appended to a spool file next to the
+database (``bot.db.pending``, fsynced) and replayed into the database as soon as a
+write succeeds again, by a background retry and at the next start. The resident's
+urgent reply never waits for that.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
+import os
+import sqlite3
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot.nlu.cues import LEVELS
 from bot.redact import mask
-from bot.store import Store, now
+from bot.store import Store, ago, now
 
 STATUSES = ("open", "claimed", "contacted", "dissuaded", "lost", "unreachable", "closed")
 UNRESOLVED = ("open", "claimed", "contacted")
@@ -21,16 +33,39 @@ STATUS_ZH = {"open": "待认领", "claimed": "已认领", "contacted": "已联�
              "lost": "已被骗", "unreachable": "联系不上", "closed": "已关闭"}
 
 
+log = logging.getLogger(__name__)
+SPOOL_RETRY_SECONDS = 5.0
+# The desk's flood guard: from the FLOOD_PER_ORIGIN-th new escalation of one address within FLOOD_WINDOW_MINUTES,
+# or once more than FLOOD_PER_MINUTE new escalations arrive in a minute, new escalations join a group with
+# one alert that says so (and one more at 10, 100, 1000 members) instead of one alert each. Every escalation
+# is still recorded and listed; the first ones of every other address keep their own alert.
+FLOOD_PER_ORIGIN = 3
+FLOOD_WINDOW_MINUTES = 10
+FLOOD_PER_MINUTE = 30
+GROUP_MILESTONES = (10, 100, 1000, 10000)
+
+
 @dataclass
 class Opened:
-    id: int
+    id: int | None  # None when the record waits in the spool file
     created: bool  # False when an unresolved escalation of the chat was updated
+
+    @property
+    def recorded(self) -> bool:
+        return self.id is not None
 
 
 class Escalations:
     def __init__(self, store: Store):
         self.store = store
         self.listeners: list = []  # called with the escalation id after each commit (wake the alert sender)
+        in_memory = str(store.path) == ":memory:"
+        self.spool_path: Path | None = None if in_memory else store.path.with_name(store.path.name + ".pending")
+        self._spooled: list[dict] = []  # the in-memory database's spool
+        self._spool_lock = threading.Lock()
+        self._retry_timer: threading.Timer | None = None
+        if self.spool_path and self.spool_path.exists():
+            self.flush_spool()  # escalations that could not be written before a restart
 
     def _notify(self, escalation_id: int) -> None:
         for listener in list(self.listeners):
@@ -40,13 +75,93 @@ class Escalations:
                 pass
 
     def open_or_update(self, channel: str, chat_id: str, scam_type: str, risk: str, cues: list[str],
-                       amount: float | None, summary: str, contact: str = "", source: str = "chat") -> Opened:
-        """Record a high-risk chat and queue its staff alert, atomically; then wake the sender."""
-        opened = self._record(channel, chat_id, scam_type, risk, cues, amount, summary, contact, source)
+                       amount: float | None, summary: str, contact: str = "", source: str = "chat",
+                       origin: str = "") -> Opened:
+        """Record a high-risk chat and queue its staff alert, atomically; then wake the sender.
+
+        When the database cannot be written, the escalation is spooled (see the module docstring) and
+        ``Opened.id`` is None: the caller still answers the resident.
+        """
+        record = {"channel": channel, "chat_id": str(chat_id), "scam_type": scam_type, "risk": risk,
+                  "cues": list(cues), "amount": amount, "summary": summary, "contact": contact, "source": source,
+                  "origin": origin}
+        try:
+            opened = self._record(**record)
+        except sqlite3.Error as exc:
+            log.error("escalation for %s:%s not written (%s): spooled for retry", channel, mask(str(chat_id)), exc)
+            self._spool(record)
+            return Opened(None, True)
         self._notify(opened.id)
+        if self.has_spooled():
+            self.flush_spool()
         return opened
 
-    def _record(self, channel, chat_id, scam_type, risk, cues, amount, summary, contact, source) -> Opened:
+    # --- the spool: escalations waiting for the database --------------------------------------
+
+    def has_spooled(self) -> bool:
+        return bool(self._spooled) or bool(self.spool_path and self.spool_path.exists())
+
+    def _spool(self, record: dict) -> None:
+        with self._spool_lock:
+            if self.spool_path is None:
+                self._spooled.append(record)
+            else:
+                line = json.dumps(record, ensure_ascii=False) + "\n"
+                with open(self.spool_path, "a", encoding="utf-8") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                    handle.write(line)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        if self._retry_timer is None or not self._retry_timer.is_alive():
+            self._retry_timer = threading.Timer(SPOOL_RETRY_SECONDS, self.flush_spool)
+            self._retry_timer.daemon = True
+            self._retry_timer.start()
+
+    def flush_spool(self) -> int:
+        """Write spooled escalations into the database; returns how many were written."""
+        with self._spool_lock:
+            if self.spool_path is None:
+                records, self._spooled = self._spooled, []
+                handle = None
+            else:
+                if not self.spool_path.exists():
+                    return 0
+                handle = open(self.spool_path, "r+", encoding="utf-8")
+                fcntl.flock(handle, fcntl.LOCK_EX)  # another process may be flushing the same file
+                records = [json.loads(line) for line in handle.read().splitlines() if line.strip()]
+            written, left = [], []
+            for record in records:
+                if left:
+                    left.append(record)
+                    continue
+                try:
+                    written.append(self._record(**record).id)
+                except sqlite3.Error:
+                    left.append(record)
+            if handle is None:
+                self._spooled = left + self._spooled
+            else:
+                if left:
+                    handle.seek(0)
+                    handle.truncate()
+                    handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in left))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                else:
+                    self.spool_path.unlink(missing_ok=True)
+                handle.close()
+            if left:
+                self._schedule_retry()
+        for escalation_id in written:
+            self._notify(escalation_id)
+        if written:
+            log.warning("%d spooled escalation(s) written to the database", len(written))
+        return len(written)
+
+    def _record(self, channel, chat_id, scam_type, risk, cues, amount, summary, contact, source, origin="") -> Opened:
         summary = mask(summary, keep_address=source == "visit")[:500]
         stamp = now()
         with self.store.transaction() as db:
@@ -67,20 +182,67 @@ class Escalations:
                 })
                 db["escalation_events"].insert({"escalation_id": row["id"], "at": stamp, "actor": "bot",
                                                 "action": "updated", "status": row["status"], "note": ""})
-                db["outbox"].insert({"kind": "staff_update", "escalation_id": row["id"], "payload": "{}",
-                                     "created_at": stamp, "next_attempt_at": stamp})
+                waiting = list(db.query(  # a chat sending danger after danger gets one update a minute, not one each
+                    "select 1 from outbox where escalation_id = :id and kind = 'staff_update'"
+                    " and (delivered_at is null or created_at >= :since) limit 1",
+                    {"id": row["id"], "since": ago(minutes=1)}))
+                if not waiting and not row.get("group_id"):
+                    db["outbox"].insert({"kind": "staff_update", "escalation_id": row["id"], "payload": "{}",
+                                         "created_at": stamp, "next_attempt_at": stamp})
                 return Opened(row["id"], False)
+            group_id, reason, size = self._flood_group(db, origin)
             new_id = db["escalations"].insert({
                 "created_at": stamp, "updated_at": stamp, "channel": channel, "chat_id": str(chat_id),
                 "scam_type": scam_type, "risk": risk, "cues": json.dumps(cues, ensure_ascii=False),
                 "amount": amount, "summary": summary, "status": "open", "assignee": None,
-                "contact": contact, "note": "", "source": source,
+                "contact": contact, "note": "", "source": source, "origin": origin or None,
+                "group_id": group_id, "group_reason": reason,
             }).last_pk
             db["escalation_events"].insert({"escalation_id": new_id, "at": stamp, "actor": "bot",
                                             "action": "created", "status": "open", "note": ""})
-            db["outbox"].insert({"kind": "staff_alert", "escalation_id": new_id, "payload": "{}",
-                                 "created_at": stamp, "next_attempt_at": stamp})
+            if reason is None:
+                db["outbox"].insert({"kind": "staff_alert", "escalation_id": new_id, "payload": "{}",
+                                     "created_at": stamp, "next_attempt_at": stamp})
+            else:
+                if group_id is None:  # this escalation leads a new group
+                    group_id = new_id
+                    db["escalations"].update(new_id, {"group_id": new_id})
+                if size == 1 or size in GROUP_MILESTONES:
+                    db["outbox"].insert({"kind": "staff_flood", "escalation_id": group_id,
+                                         "payload": json.dumps({"group": group_id}), "created_at": stamp,
+                                         "next_attempt_at": stamp})
             return Opened(new_id, True)
+
+    @staticmethod
+    def _flood_group(db, origin: str) -> tuple[int | None, str | None, int]:
+        """(group to join or None for a new one, reason or None when no flood, the group's size with this one)."""
+        if origin:
+            recent = list(db.query(
+                "select id, group_id from escalations where origin = :o and created_at >= :since order by id",
+                {"o": origin, "since": ago(minutes=FLOOD_WINDOW_MINUTES)}))
+            if len(recent) + 1 >= FLOOD_PER_ORIGIN:
+                grouped = [r for r in recent if r["group_id"]]
+                if grouped:
+                    group = grouped[-1]["group_id"]
+                    return group, "origin", sum(1 for r in recent if r["group_id"] == group) + 1
+                return None, "origin", 1
+        minute = list(db.query("select count(*) n from escalations where created_at >= :since",
+                               {"since": ago(minutes=1)}))[0]["n"]
+        if minute + 1 > FLOOD_PER_MINUTE:
+            burst = list(db.query(
+                "select group_id from escalations where group_reason = 'burst' and created_at >= :since"
+                " order by id desc limit 1", {"since": ago(minutes=1)}))
+            if burst:
+                group = burst[0]["group_id"]
+                size = list(db.query("select count(*) n from escalations where group_id = :g", {"g": group}))[0]["n"]
+                return group, "burst", size + 1
+            return None, "burst", 1
+        return None, None, 0
+
+    def group(self, group_id: int) -> list[dict]:
+        """The escalations merged into one flood group, most dangerous first."""
+        rows = self.store.query("select * from escalations where group_id = :g order by id", {"g": group_id})
+        return sorted(rows, key=lambda r: (-LEVELS.index(r["risk"]) if r["risk"] in LEVELS else 0, r["id"]))
 
     def get(self, escalation_id: int) -> dict | None:
         rows = self.store.query("select * from escalations where id = :id", {"id": escalation_id})

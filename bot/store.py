@@ -4,20 +4,37 @@ Tables: ``users``, ``conversations`` (dialogue state), ``messages`` (full text,
 purged after the retention period), ``escalations`` with ``escalation_events``
 (the duty desk's queue and its history) and ``outbox`` (staff alerts waiting to
 be delivered). The schema evolves through sqlite-utils migrations.
+
+Several processes may write to one file (``serve``, a second ``serve``, staff running
+``escalation --set`` or ``chat`` from the terminal). Every write therefore takes the
+write lock when it begins (``BEGIN IMMEDIATE``), so SQLite's busy timeout applies and a
+writer waits its turn instead of failing half-way with "database is locked"; a lock
+that is still busy after the timeout is retried with backoff before giving up.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import random
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+log = logging.getLogger(__name__)
 migrations = Migrations("fanzha-bot")
+BUSY_TIMEOUT_MS = 30_000
+LOCK_RETRIES = 4  # BEGIN IMMEDIATE attempts after the busy timeout expired (each waits the timeout again)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def now() -> str:
@@ -108,28 +125,72 @@ def m005_risk_list(db: Database) -> None:
     db["reports"].create_index(["status"], if_not_exists=True)
 
 
+@migrations()
+def m006_flood_guard(db: Database) -> None:
+    """Where an escalation came from (a web client's address) and the flood group it was merged into."""
+    db["escalations"].add_column("origin", str)
+    db["escalations"].add_column("group_id", int)
+    db["escalations"].add_column("group_reason", str)  # "origin" (one address) | "burst" (many in one minute)
+    db["escalations"].create_index(["origin", "created_at"], if_not_exists=True)
+    db["escalations"].create_index(["created_at"], if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 
-    def __init__(self, path: Path | str, synchronous: str = "NORMAL"):
+    def __init__(self, path: Path | str, synchronous: str = "NORMAL", busy_timeout_ms: int = BUSY_TIMEOUT_MS):
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
+        conn = sqlite3.connect(str(path), check_same_thread=False, timeout=busy_timeout_ms / 1000,
+                               isolation_level=None)
         self.db = Database(conn)
         self.lock = threading.RLock()
+        self.busy_timeout_ms = busy_timeout_ms
+        self.db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         if str(path) != ":memory:":
-            self.db.enable_wal()
+            self._retry(self.db.enable_wal)
         self.db.execute(f"PRAGMA synchronous={synchronous}")
-        self.db.execute("PRAGMA busy_timeout=30000")
         with self.lock:
-            migrations.apply(self.db)
+            self._retry(lambda: migrations.apply(self.db))  # two processes starting at once
+
+    def _retry(self, step):
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                return step()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or attempt == LOCK_RETRIES:
+                    raise
+                log.warning("database busy (%s); retrying", exc)
+                time.sleep(0.05 * 2 ** attempt + random.random() * 0.05)
 
     @contextmanager
     def transaction(self):
-        """One atomic write: everything inside commits together or not at all."""
-        with self.lock, self.db.atomic():
-            yield self.db
+        """One atomic write: everything inside commits together or not at all.
+
+        The write lock is taken at BEGIN (IMMEDIATE), so another process's write makes this one wait
+        (busy timeout, then retries) rather than fail between its read and its write. Nested calls
+        become savepoints of the outer transaction.
+        """
+        with self.lock:
+            conn = self.db.conn
+            if conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            self._retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield self.db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                self._retry(lambda: conn.execute("COMMIT"))
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
 
     def query(self, sql: str, params=None) -> list[dict]:
         with self.lock:

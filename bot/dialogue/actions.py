@@ -67,6 +67,7 @@ class TurnContext:
     summary: str = ""  # the duty desk's summary when the messages would not say it (button flows)
     short: bool = False  # 长辈模式: the short urgent reply
     checked: bool = False  # numbers and links of this message were already answered
+    origin: str = ""  # where the message came from as the messenger sees it (a web client's address)
 
 
 _PIECE = re.compile(r"[^，。；！,;!]+[，。；！,;!]?")
@@ -159,7 +160,7 @@ class Actions:
     @staticmethod
     def _scam_established(ctx: TurnContext) -> bool:
         situation = Situation.of(ctx.tracker.slots)
-        return bool(situation.danger or ctx.tracker.slots.get("escalation_id")
+        return bool(situation.danger or ctx.tracker.slots.get("escalation_id") or ctx.tracker.slots.get("escalation_spooled")
                     or (situation.scam_type and situation.scam_type not in ("not_scam", "unknown")))
 
     def next_steps(self, ctx: TurnContext) -> None:
@@ -291,14 +292,17 @@ class Actions:
             cues=[c.label for c in ctx.cues if c.id not in ("stopped", "not_yet")],
             amount=Situation.of(slots).amount_paid or slots.get("amount"),
             summary=ctx.summary or self.engine.summary(ctx),
-            contact=ctx.contact,
+            contact=ctx.contact, origin=ctx.origin,
         )
-        slots["escalation_id"] = opened.id
-        ctx.escalation_id = opened.id
+        if opened.recorded:
+            slots["escalation_id"] = opened.id
+            ctx.escalation_id = opened.id
+        else:
+            slots["escalation_spooled"] = True  # written to the spool: no promise of a call, 110 all the same
         lost = any(c.id in LOST_CUES for c in ctx.cues) or slots.get("transferred") or slots.get("paid_fee")
         name = ("utter_guided_urgent_" if ctx.short else "utter_urgent_") + ("lost" if lost else "moving")
         reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
-        line = self.desk_line(ctx)
+        line = self.desk_line(ctx) if opened.recorded else ""
         if line:
             reply.text += "\n" + line
         reply.urgent = True
