@@ -23,8 +23,9 @@ from bot.store import Store, ago, now
 #: The duty desk's buttons, in order: status → button title.
 BUTTONS = {"claimed": "认领", "contacted": "已联系", "dissuaded": "已劝阻", "lost": "已被骗",
            "unreachable": "联系不上", "closed": "关闭"}
+LEVEL_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
 RISK_ZH = {"urgent": "紧急", "high": "高", "medium": "中", "low": "低", "none": "无"}
-STAFF_KINDS = ("staff_alert", "staff_update", "realert", "reminder", "report_digest")
+STAFF_KINDS = ("staff_alert", "staff_update", "realert", "reminder", "report_digest", "staff_flood")
 
 
 @dataclass
@@ -100,6 +101,48 @@ def alert_text(row: dict, events: list[dict], scam_names: dict[str, str], kind: 
         lines += [f"· {_local(e['at'])} {e['actor']} {STATUS_ZH.get(e['status'], e['status'])}"
                   + (f"（{mask(e['note'])}）" if e.get("note") else "") for e in history]
     return "\n".join(lines)
+
+
+def flood_text(members: list[dict], scam_names: dict[str, str], shown: int = 5) -> str:
+    """The one alert for a flood group: how many, from where, and the most dangerous members (redacted)."""
+    if not members:
+        return ""
+    leader = min(members, key=lambda r: r["id"])
+    ids = sorted(r["id"] for r in members)
+    where = (f"同一网络地址 {leader['origin']}" if leader.get("group_reason") == "origin" and leader.get("origin")
+             else "一分钟内大量")
+    lines = [f"🚨 预警刷屏：{where} 共 {len(members)} 条新预警（#{ids[0]}–#{ids[-1]}），已合并为一组 G{leader['id']}。",
+             "可能是恶意刷屏，也可能夹着真实求助：每一条都已记录在队列里，请逐条查看（/queue，/escalation 编号）。",
+             "风险最高的几条："]
+    for row in members[:shown]:
+        lines.append(f"· #{row['id']} 风险{RISK_ZH.get(row.get('risk') or '', row.get('risk') or '')} · "
+                     f"{scam_names.get(row.get('scam_type') or '', row.get('scam_type') or '不明')} · "
+                     f"{mask(row.get('summary') or '')[:60]}")
+    return "\n".join(lines)
+
+
+def queue_lines(rows: list[dict], scam_names: dict[str, str]) -> list[str]:
+    """The open queue as lines, flood groups folded into one line each (most dangerous member named)."""
+    lines, groups = [], {}
+    for row in rows:
+        if row.get("group_id"):
+            groups.setdefault(row["group_id"], []).append(row)
+    shown_groups = set()
+    for row in rows:
+        group = row.get("group_id")
+        if group:
+            if group in shown_groups:
+                continue
+            shown_groups.add(group)
+            members = groups[group]
+            worst = max(members, key=lambda r: LEVEL_ORDER.get(r.get("risk") or "", 0))
+            lines.append(f"G{group} 刷屏组 {len(members)} 条 · 最高风险{RISK_ZH.get(worst.get('risk') or '', '')}"
+                         f"（#{worst['id']}）· {_local(min(m['created_at'] for m in members))}")
+            continue
+        lines.append(f"#{row['id']} {STATUS_ZH.get(row['status'], row['status'])} · "
+                     f"{scam_names.get(row.get('scam_type') or '', row.get('scam_type') or '不明')} · "
+                     f"风险{RISK_ZH.get(row.get('risk') or '', '')} · {_local(row['created_at'])}")
+    return lines
 
 
 class Desk:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hmac
-import json
 import logging
 import os
 import secrets
@@ -24,11 +23,12 @@ from telegram.ext import Application
 
 from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, build_application
 from bot.channels.telegram_desk import DeskBot
-from bot.channels.web import WebChannel
+from bot.channels.web import SERVER_MAX_BODY, BaseHandler, WebChannel, parse_json
 from bot.config import Settings
 from bot.broadcast import Broadcaster
 from bot.desk import Desk, DeskSettings
 from bot.dialogue.engine import Engine
+from bot.redact import loggable
 from bot.reload import Reloader, watch
 
 log = logging.getLogger(__name__)
@@ -52,25 +52,29 @@ class TelegramConfig:
                    webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or secrets.token_urlsafe(24))
 
 
-class WebhookHandler(tornado.web.RequestHandler):
+class WebhookHandler(BaseHandler):
     """Telegram's webhook: only requests carrying our secret token are accepted."""
 
     def initialize(self, app: Application, secret: str):
+        super().initialize()
         self.app, self.secret = app, secret
 
     async def post(self):
+        if not self.read_body():
+            return
         given = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
-            log.warning("webhook request with a wrong secret token from %s", self.request.remote_ip)
-            self.set_status(403)
-            return self.finish({"error": "forbidden"})
+            log.warning("webhook request with a wrong secret token from %s", loggable(self.address()))
+            return self.fail(403, "forbidden")
+        body = parse_json(self.request.body)
+        if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
+            return self.fail(400, "not an update")
         try:
-            update = Update.de_json(json.loads(self.request.body), self.app.bot)
-        except (ValueError, TypeError, KeyError):
-            self.set_status(400)
-            return self.finish({"error": "not an update"})
+            update = Update.de_json(body, self.app.bot)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return self.fail(400, "not an update")
         await self.app.update_queue.put(update)
-        self.finish({"ok": True})
+        self.send_json({"ok": True})
 
 
 class Service:
@@ -126,7 +130,7 @@ class Service:
         if self.web_enabled or (self.telegram_config and self.telegram_config.webhook_url):
             web = WebChannel(self.engine, reloader=self.reloader)
             app = web.application(self.routes()) if self.web_enabled else tornado.web.Application(self.routes())
-            self.server = app.listen(self.settings.web_port, self.settings.web_host, max_body_size=64 * 1024)
+            self.server = app.listen(self.settings.web_port, self.settings.web_host, max_body_size=SERVER_MAX_BODY)
             self.port = next(iter(self.server._sockets.values())).getsockname()[1]
             log.info("web chat on http://%s:%s/", self.settings.web_host, self.port)
         if (self.settings.raw.get("reload") or {}).get("watch"):

@@ -188,7 +188,7 @@ class ResidentBot:
         chat_id = update.effective_chat.id
         key = self.user_key(update)
         gate = self.flood.check(key) if gated else "ok"  # button presses answer our own questions
-        result = self.engine.handle(CHANNEL, key, text)
+        result = await self.engine.handle_async(CHANNEL, key, text)
         await self.deliver(context, chat_id, result, gate)
 
     # --- handlers ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.channels.telegram import seconds, send_text
-from bot.desk import BUTTONS, STAFF_KINDS, Desk, alert_text, digest_text
+from bot.desk import BUTTONS, STAFF_KINDS, Desk, alert_text, digest_text, flood_text, queue_lines
 from bot.dialogue.engine import Engine
 from bot.escalations import STATUS_ZH, STATUSES, UNRESOLVED
 
@@ -92,7 +92,7 @@ class DeskBot:
     async def deliver_due(self) -> int:
         sent = 0
         staff_chat = self.desk.settings.staff_chat_id
-        for row in self.desk.due():
+        for row in await asyncio.to_thread(self.desk.due):
             if row["kind"] in STAFF_KINDS and not staff_chat:
                 if not self._warned_no_chat:
                     log.warning("STAFF_CHAT_ID is not set: %d staff alerts wait in the outbox", self.desk.pending())
@@ -101,26 +101,33 @@ class DeskBot:
             try:
                 message_id, chat = await self.deliver(row)
             except RetryAfter as exc:
-                self.desk.failed(row, "429 Too Many Requests", seconds(exc.retry_after))
+                await asyncio.to_thread(self.desk.failed, row, "429 Too Many Requests", seconds(exc.retry_after))
                 continue
             except Forbidden as exc:
                 if row["kind"] == "checkin":  # the resident blocked the bot: nothing more to do
-                    self.desk.delivered(row["id"], None, str(row["chat_id"]))
+                    await asyncio.to_thread(self.desk.delivered, row["id"], None, str(row["chat_id"]))
                     continue
-                self.desk.failed(row, f"forbidden: {exc}")
+                await asyncio.to_thread(self.desk.failed, row, f"forbidden: {exc}")
                 continue
             except TelegramError as exc:
-                delay = self.desk.failed(row, f"{type(exc).__name__}: {exc}")
+                delay = await asyncio.to_thread(self.desk.failed, row, f"{type(exc).__name__}: {exc}")
                 log.warning("alert %s for escalation %s not delivered (%s); retry in %.0fs",
                             row["id"], row["escalation_id"], exc, delay)
                 continue
-            self.desk.delivered(row["id"], message_id, chat)
+            await asyncio.to_thread(self.desk.delivered, row["id"], message_id, chat)
             sent += 1
         return sent
 
     async def deliver(self, row: dict) -> tuple[int | None, str]:
         if row["kind"] == "report_digest":
             return await self.deliver_digest(row)
+        if row["kind"] == "staff_flood":
+            names = {k: v.name for k, v in self.engine.content.scams.items()}
+            text = flood_text(self.engine.escalations.group(row["escalation_id"]), names)
+            if not text:
+                return None, ""
+            message = await self.sender.send_message(self.desk.settings.staff_chat_id, text[:4000])
+            return message.message_id, self.desk.settings.staff_chat_id
         escalation, events = self.desk.escalation(row["escalation_id"])
         if escalation is None:
             return None, ""
@@ -173,7 +180,7 @@ class DeskBot:
             return await self.refuse(update, f"button {query.data}")
         _, escalation_id, status = query.data.split(":")
         try:
-            self.engine.escalations.set_status(int(escalation_id), status, self.actor(update))
+            await asyncio.to_thread(self.engine.escalations.set_status, int(escalation_id), status, self.actor(update))
         except (KeyError, ValueError):
             return await query.answer("找不到这条预警，或状态不对。", show_alert=True)
         await query.answer(f"已记录：{STATUS_ZH[status]}")
@@ -196,15 +203,13 @@ class DeskBot:
         if not self.desk.settings.is_staff(update.effective_user.id):
             return await self.refuse(update, "/queue")
         rows = self.engine.store.query(
-            "select id, risk, scam_type, status, created_at from escalations"
-            " where status in ('open','claimed','contacted') order by id desc limit 30")
+            "select id, risk, scam_type, status, created_at, group_id from escalations"
+            " where status in ('open','claimed','contacted') order by id desc limit 2000")
         names = {k: v.name for k, v in self.engine.content.scams.items()}
         if not rows:
             text = "目前没有待处理的预警。"
         else:
-            text = "待处理的预警：\n" + "\n".join(
-                f"#{r['id']} {STATUS_ZH[r['status']]} · {names.get(r['scam_type'], r['scam_type'])} · {r['created_at']}"
-                for r in rows)
+            text = "待处理的预警：\n" + "\n".join(queue_lines(rows, names)[:30])
         await send_text(context.bot, update.effective_chat.id, text)
 
     async def on_report_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -311,7 +316,8 @@ class DeskBot:
             if args[1] not in STATUSES:
                 return await send_text(context.bot, update.effective_chat.id, "状态只能是 " + "、".join(STATUSES))
             try:
-                self.engine.escalations.set_status(escalation_id, args[1], self.actor(update), " ".join(args[2:]))
+                await asyncio.to_thread(self.engine.escalations.set_status, escalation_id, args[1], self.actor(update),
+                                        " ".join(args[2:]))
             except KeyError:
                 return await send_text(context.bot, update.effective_chat.id, f"找不到预警 #{escalation_id}。")
             await self.refresh(context.bot, escalation_id)

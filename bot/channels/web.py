@@ -4,6 +4,13 @@
 "escalation_id"}``. ``GET /`` serves the page (plain JavaScript; without JavaScript the
 form posts to ``/chat`` and the page is rendered on the server). Hotline numbers are
 ``tel:`` links.
+
+Whatever arrives gets a defined answer: a body over 64 KB is refused with 413 before
+it is read into memory, malformed or deeply nested JSON with 400, a bad user id with
+400. Turns run in the engine's worker threads (``Engine.handle_async``), so the event
+loop never waits on understanding or on a busy database. Over the rate limit (per
+user id and per client address) a message is still understood: an urgent one is
+answered and escalated as usual, the others get one polite "请慢一点".
 """
 
 from __future__ import annotations
@@ -19,35 +26,46 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import tornado.httputil
 import tornado.web
 
 from bot.dialogue.engine import Engine, TurnResult
+from bot.redact import loggable
 
 log = logging.getLogger(__name__)
 CHANNEL = "web"
 PAGE = (Path(__file__).with_name("web_page.html")).read_text(encoding="utf-8")
-USER_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-MAX_TEXT = 4000
+USER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # matched with fullmatch: no trailing newline slips through
+MAX_TEXT = 10000
+MAX_BODY = 64 * 1024  # larger requests get 413 (the server reads at most SERVER_MAX_BODY, and discards it)
+SERVER_MAX_BODY = 16 * 1024 * 1024
+ADMIN_FAILURES = 5  # wrong admin tokens from one address within ADMIN_WINDOW seconds, then 429
+ADMIN_WINDOW = 60.0
 HOTLINE = re.compile(r"(?<![\d*\-])(96110|110|12381|0\d{2,3}-\d{7,8})(?![\d*])")  # not inside a longer number
 
 
 class RateLimiter:
-    """At most ``burst`` messages per ``window`` seconds per user (a flood gets a polite 429)."""
+    """At most ``burst`` events per ``window`` seconds per key (a user id, or a client address)."""
 
     def __init__(self, burst: int = 10, window: float = 10.0, users: int = 50_000):
         self.burst, self.window, self.users = burst, window, users
         self.seen: OrderedDict[str, list[float]] = OrderedDict()
 
-    def allow(self, user: str) -> bool:
+    def allow(self, key: str, count: bool = True) -> bool:
         now = time.monotonic()
-        stamps = [t for t in self.seen.pop(user, []) if now - t < self.window]
+        stamps = [t for t in self.seen.pop(key, []) if now - t < self.window]
         allowed = len(stamps) < self.burst
-        if allowed:
+        if allowed and count:
             stamps.append(now)
-        self.seen[user] = stamps
+        self.seen[key] = stamps
         while len(self.seen) > self.users:
             self.seen.popitem(last=False)
         return allowed
+
+    def fail(self, key: str) -> None:
+        """Count one event without asking (a wrong admin token)."""
+        stamps = [t for t in self.seen.pop(key, []) if time.monotonic() - t < self.window]
+        self.seen[key] = stamps + [time.monotonic()]
 
 
 def turn_json(result: TurnResult) -> dict:
@@ -62,9 +80,52 @@ def turn_json(result: TurnResult) -> dict:
     }
 
 
+@tornado.web.stream_request_body
 class BaseHandler(tornado.web.RequestHandler):
-    def initialize(self, web: "WebChannel"):
+    """Reads the body itself, so that a body over ``MAX_BODY`` is answered 413 and never kept in memory."""
+
+    def initialize(self, web: "WebChannel" = None, **kwargs):
         self.web = web
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._too_big = False
+
+    def prepare(self):
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > MAX_BODY:
+            self._too_big = True
+            return self.too_big()
+
+    def data_received(self, chunk: bytes):
+        if self._too_big:
+            return
+        self._size += len(chunk)
+        if self._size > MAX_BODY:
+            self._too_big, self._chunks = True, []
+        else:
+            self._chunks.append(chunk)
+
+    def read_body(self) -> bool:
+        """Put the received body where tornado expects it; False (and 413 sent) when it was too big."""
+        if self._too_big:
+            if not self._finished:
+                self.too_big()
+            return False
+        self.request.body = b"".join(self._chunks)
+        self._chunks = []
+        if self.request.method == "POST":
+            tornado.httputil.parse_body_arguments(self.request.headers.get("Content-Type", ""), self.request.body,
+                                                  self.request.body_arguments, self.request.files,
+                                                  self.request.headers)
+            for name, values in self.request.body_arguments.items():
+                self.request.arguments.setdefault(name, []).extend(values)
+        return True
+
+    def too_big(self):
+        self.fail(413, f"消息太长了（请求最多 {MAX_BODY // 1024} KB），请分几次发送。")
+
+    def address(self) -> str:
+        return self.request.remote_ip or "unknown"
 
     def set_default_headers(self):
         self.set_header("X-Content-Type-Options", "nosniff")
@@ -79,23 +140,30 @@ class BaseHandler(tornado.web.RequestHandler):
         self.send_json({"error": message}, status)
 
 
+def parse_json(body: bytes):
+    """The request's JSON, or None when it is not JSON (bad bytes, bad syntax, nested too deep)."""
+    try:
+        return json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
 class MessagesHandler(BaseHandler):
-    def post(self):
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+    async def post(self):
+        if not self.read_body():
+            return
+        body = parse_json(self.request.body)
+        if body is None:
             return self.fail(400, "请求格式不对：需要 JSON，例如 {\"user\": \"u1\", \"text\": \"你好\"}")
         if not isinstance(body, dict):
             return self.fail(400, "请求格式不对：需要 JSON 对象")
         user, text = body.get("user"), body.get("text")
-        if not isinstance(user, str) or not USER_ID.match(user):
+        if not isinstance(user, str) or not USER_ID.fullmatch(user):
             return self.fail(400, "缺少 user（1 到 64 个字母、数字或 _.:-）")
         if not isinstance(text, str):
             return self.fail(400, "缺少 text（要发送的文字）")
-        if not self.web.limiter.allow(user):
-            return self.fail(429, "您发得太快了，请稍等几秒再发。紧急情况请直接拨打 110。")
-        result = self.web.engine.handle(CHANNEL, user, text[:MAX_TEXT])
-        self.send_json(turn_json(result))
+        result, slow = await self.web.turn(user, text[:MAX_TEXT], self.address())
+        self.send_json(turn_json(result), 429 if slow else 200)
 
 
 class PageHandler(BaseHandler):
@@ -104,17 +172,17 @@ class PageHandler(BaseHandler):
     def get(self):
         self.render_page(self.user_cookie(), [])
 
-    def post(self):
+    async def post(self):
+        if not self.read_body():
+            return
         user = self.user_cookie()
         text = self.get_body_argument("text", "")[:MAX_TEXT]
-        if not self.web.limiter.allow(user):
-            return self.render_page(user, [("bot", "您发得太快了，请稍等几秒再发。", False)])
-        result = self.web.engine.handle(CHANNEL, user, text)
+        result, _ = await self.web.turn(user, text, self.address())
         self.render_page(user, [("me", text, False)] + [("bot", r.text, r.urgent) for r in result.replies])
 
     def user_cookie(self) -> str:
         user = self.get_cookie("fanzha_user")
-        if not user or not USER_ID.match(user):
+        if not user or not USER_ID.fullmatch(user):
             user = "c" + secrets.token_hex(6)
             self.set_cookie("fanzha_user", user, httponly=True, samesite="Lax", expires_days=30)
         return user
@@ -134,13 +202,23 @@ class AdminReloadHandler(BaseHandler):
     """POST /api/admin/reload with ``Authorization: Bearer $BOT_ADMIN_TOKEN``."""
 
     async def post(self):
+        if not self.read_body():
+            return
         token = os.environ.get("BOT_ADMIN_TOKEN", "")
         if not token or self.web.reloader is None:
             return self.fail(403, "admin API disabled: set BOT_ADMIN_TOKEN")
-        given = self.request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            log.warning("admin reload refused: wrong token from %s", self.request.remote_ip)
-            return self.fail(403, "wrong admin token")
+        address = self.address()
+        if not self.web.admin_failures.allow(address, count=False):
+            log.warning("admin reload refused: %s is throttled after repeated wrong tokens", loggable(address))
+            self.set_header("Retry-After", str(int(ADMIN_WINDOW)))
+            return self.fail(429, "too many wrong admin tokens: try again later")
+        header = self.request.headers.get("Authorization", "")
+        given = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+        if not given or not hmac.compare_digest(given.encode(), token.encode()):
+            self.web.admin_failures.fail(address)
+            log.warning("admin reload refused: wrong or missing 'Authorization: Bearer' token from %s",
+                        loggable(address))
+            return self.fail(403, "wrong admin token: send 'Authorization: Bearer <BOT_ADMIN_TOKEN>'")
         report = await self.web.reloader.reload_async()
         self.send_json({"ok": report.ok, "seconds": round(report.seconds, 2),
                         "problems": [str(p) for p in report.problems], "types_added": report.types_added,
@@ -157,9 +235,12 @@ class HealthHandler(BaseHandler):
 class WebChannel:
     """Builds the tornado application; more routes (admin, Telegram webhook) can be added."""
 
-    def __init__(self, engine: Engine, limiter: RateLimiter | None = None, reloader=None):
+    def __init__(self, engine: Engine, limiter: RateLimiter | None = None, reloader=None,
+                 address_limiter: RateLimiter | None = None):
         self.engine = engine
         self.limiter = limiter or RateLimiter()
+        self.address_limiter = address_limiter or RateLimiter(burst=30, window=10.0)  # many residents share a NAT
+        self.admin_failures = RateLimiter(burst=ADMIN_FAILURES, window=ADMIN_WINDOW)
         self.reloader = reloader
         self.routes: list = [
             (r"/", PageHandler, {"web": self}),
@@ -168,6 +249,17 @@ class WebChannel:
             (r"/healthz", HealthHandler, {"web": self}),
             (r"/api/admin/reload", AdminReloadHandler, {"web": self}),
         ]
+
+    async def turn(self, user: str, text: str, address: str) -> tuple[TurnResult, bool]:
+        """One resident's message; (result, slowed). Over a limit the message is still understood: urgent
+        replies go out as usual, anything else is replaced by one polite "请慢一点"."""
+        within = self.limiter.allow(user)
+        within = self.address_limiter.allow(address) and within
+        result = await self.engine.handle_async(CHANNEL, user, text, origin=f"{CHANNEL}:{address}")
+        if within or result.escalation_id or any(r.urgent for r in result.replies):
+            return result, False
+        log.info("web %s (%s) over the rate limit: answered 'slow down'", loggable(user), loggable(address))
+        return self.engine.notice(CHANNEL, user, "utter_slow_down"), True
 
     def application(self, extra_routes: list | None = None) -> tornado.web.Application:
         return tornado.web.Application(self.routes + (extra_routes or []), xsrf_cookies=False,

@@ -9,11 +9,14 @@ escalation level the engine runs ``action_escalate`` even if no story says so.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from bot.broadcast import Subscriptions
@@ -31,7 +34,7 @@ from bot.nlu.cues import Cue
 from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
 from bot.nlu.normalize import storable
 from bot.nlu.understand import Understander, Understanding
-from bot.redact import mask
+from bot.redact import loggable, mask
 from bot.riskcheck import items_of
 from bot.store import Store
 
@@ -61,6 +64,8 @@ def _is_payload(text: str) -> bool:
     """A button's payload or a command ("/deny", "/g:start:0"): not the resident's words."""
     return bool(ANY_PAYLOAD.match(text.strip()))
 MAX_ACTIONS_PER_TURN = 8
+TURN_BOUND_SECONDS = 10.0  # a messenger waits this long for a turn before saying it is busy
+TURN_WORKERS = 4
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class Engine:
         self.actions = Actions(self)
         self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
         self._locks_guard = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
     # Shortcuts to the current brain (a turn uses ctx.brain instead).
     @property
@@ -128,7 +134,7 @@ class Engine:
 
     # --- public -----------------------------------------------------------------------------
 
-    def handle(self, channel: str, user_id: str, text: str | None, contact: str = "") -> TurnResult:
+    def handle(self, channel: str, user_id: str, text: str | None, contact: str = "", origin: str = "") -> TurnResult:
         """Process one message (or button payload such as "/affirm") and return the bot's replies."""
         key = f"{channel}:{user_id}"
         brain = self.brain
@@ -138,7 +144,8 @@ class Engine:
             understanding = self._understand(brain, text or "", tracker)
             if not understanding.normalised.strip():
                 understanding.intent = "empty"  # nothing readable: the fallback answers
-            ctx = TurnContext(brain, tracker, understanding, channel, str(user_id), contact=contact)
+            ctx = TurnContext(brain, tracker, understanding, channel, str(user_id), contact=contact,
+                              origin=origin)
             self._fill_slots(ctx)
             tracker.record("intent", understanding.intent)
             executed = self._run_policy(ctx)
@@ -146,6 +153,31 @@ class Engine:
             tracker.updated_at = time.time()
             self._save(ctx, text or "")
             return TurnResult(ctx.replies, understanding, ctx.escalation_id, executed, dict(tracker.slots))
+
+    async def handle_async(self, channel: str, user_id: str, text: str | None, contact: str = "", origin: str = "",
+                           bound: float = TURN_BOUND_SECONDS) -> TurnResult:
+        """``handle`` in a worker thread, so an event loop (web, Telegram) never waits on understanding or on a
+        busy database. After ``bound`` seconds the caller gets a short "busy" reply that names 110; the turn
+        itself goes on in its thread and is saved (an escalation it reaches is still recorded)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(TURN_WORKERS, thread_name_prefix="turn")
+        future = asyncio.get_running_loop().run_in_executor(self._executor, self.handle, channel, user_id, text,
+                                                            contact, origin)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), bound)
+        except asyncio.TimeoutError:
+            log.error("turn %s:%s took over %.0fs; answered 'busy'", channel, mask(str(user_id)), bound)
+            return self.notice(channel, user_id, "utter_busy")
+
+    def notice(self, channel: str, user_id: str, name: str) -> TurnResult:
+        """One fixed reply (busy, slow down), not a turn: nothing is understood or saved."""
+        reply = self.responses.render(name, self.actions.values(self.brain, Tracker(f"{channel}:{user_id}")))
+        return TurnResult([reply], Understanding(text="", normalised=""))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def unreadable(self, channel: str, user_id: str, kind: str) -> TurnResult:
         """A sticker, photo, voice note or file: say what we can read, keep the state."""
@@ -328,6 +360,9 @@ class Engine:
         scam_type = ctx.tracker.slots.get("scam_type") or u.scam_type
         messages += [{"direction": "out", "text": r.text, "intent": r.kind, "scam_type": scam_type,
                       "risk": ctx.tracker.slots.get("risk")} for r in ctx.replies]
-        self.store.save_turn(ctx.tracker.key, ctx.channel, ctx.user_id, ctx.tracker.to_json(), messages)
-        log.info("turn %s intent=%s type=%s risk=%s actions=%s text=%s", ctx.tracker.key, u.intent, u.scam_type,
-                 ctx.tracker.slots.get("risk"), [r.kind for r in ctx.replies], mask(text)[:80])
+        try:
+            self.store.save_turn(ctx.tracker.key, ctx.channel, ctx.user_id, ctx.tracker.to_json(), messages)
+        except sqlite3.Error as exc:  # the replies still go out; an escalation was recorded (or spooled) before
+            log.error("turn %s not saved: %s", loggable(ctx.tracker.key), exc)
+        log.info("turn %s intent=%s type=%s risk=%s actions=%s text=%s", loggable(ctx.tracker.key), u.intent,
+                 u.scam_type, ctx.tracker.slots.get("risk"), [r.kind for r in ctx.replies], loggable(mask(text)[:80]))
