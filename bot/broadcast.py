@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bot.problems import InvalidFiles, Problem, display_path
 from bot.store import Store, now
-from bot.yamlfile import load_yaml
+from bot.yamlfile import load_yaml, scalar
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -61,7 +61,7 @@ def load_file_alerts(directory: Path, root: Path | None = None, scam_types: set[
         missing = [k for k in ("title", "text") if not str(doc.get(k) or "").strip()]
         for key in missing:
             found.append(Problem(name, doc.line, f"missing '{key}'", f"缺少 {key}"))
-        scam_type = doc.get("scam_type")
+        scam_type = scalar(doc, "scam_type", name, found, text=True)
         if scam_type and scam_types is not None and scam_type not in scam_types:
             found.append(Problem(name, doc.line_of("scam_type"), f"unknown scam type '{scam_type}'",
                                  f"没有诈骗类型 '{scam_type}'"))

@@ -140,9 +140,18 @@ def cmd_export_rasa(args) -> int:
 
 
 def _engine(args):
+    """The engine for serve / chat / telegram; content the check rejects stops the start (InvalidFiles)."""
     from bot.app import build_engine
+    from bot.content_check import check_before_start
 
-    return build_engine(_settings(args))
+    settings = _settings(args)
+    problems = check_before_start(settings)
+    if problems:
+        print(f"内容检查没有通过（{len(problems)} 个问题），机器人没有启动。运行 python -m bot content check 查看全部问题。\n"
+              f"content check failed ({len(problems)} problems): the bot did not start; "
+              "run `python -m bot content check` to see them all.", file=sys.stderr)
+        raise InvalidFiles(problems[:20])
+    return build_engine(settings)
 
 
 def cmd_chat(args) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import load_yaml, read_yaml
+from bot.yamlfile import load_yaml, read_yaml, scalar
 
 REQUIRED = ("id", "name", "button", "summary", "scripts", "red_flags", "advice", "warning", "follow_up", "case")
 SLOTS = ("transferred", "still_on_call", "downloaded_app", "paid_fee", "gave_card")
@@ -80,6 +80,8 @@ def read_scam(path: Path, root: Path | None = None,
                                     f"缺少字段 '{key}' — 请补上（见 content/README.md）"))
     if problems:
         return None, problems
+    for key in ("id", "name", "button", "summary", "warning", "short_name"):
+        scalar(doc, key, name, problems, text=True)  # "name: 123" is a slip, not a name
     scam_id = str(doc["id"]).strip()
     if scam_id != path.stem:
         problems.append(Problem(name, doc.line_of("id"), f"id '{scam_id}' differs from the file name '{path.stem}' — make them equal",
@@ -92,6 +94,11 @@ def read_scam(path: Path, root: Path | None = None,
     elif follow_up.get("slot") not in SLOTS:
         problems.append(Problem(name, follow_up.line_of("slot"), f"follow_up.slot must be one of {', '.join(SLOTS)}",
                                 f"follow_up.slot 只能是 {'、'.join(SLOTS)} 之一"))
+    if isinstance(follow_up, dict):
+        scalar(follow_up, "question", name, problems, text=True)
+    if isinstance(case, dict):
+        for key in ("title", "text"):
+            scalar(case, key, name, problems, text=True)
     if not isinstance(case, dict) or not case.get("title") or not case.get("text"):
         problems.append(Problem(name, doc.line_of("case"), "case needs 'title' and 'text'", "case 需要 title 和 text 两项"))
         case = {}

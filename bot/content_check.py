@@ -11,6 +11,7 @@ English and Chinese. Reload refuses content with any problem.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from bot.broadcast import load_file_alerts
@@ -47,11 +48,19 @@ def _p(problems: list[Problem], file: str, line: int, en: str, zh: str) -> None:
     problems.append(Problem(file, line, en, zh))
 
 
-def _line_of(content_file: Path, root: Path, field: str) -> int:
-    """The line of ``field:`` in a scam file (for messages about a parsed field)."""
+@lru_cache(maxsize=64)
+def _parsed(content_file: Path, root: Path, stamp: tuple):
     try:
-        doc = load_yaml(content_file, root)
+        return load_yaml(content_file, root)
     except InvalidFiles:
+        return None
+
+
+def _line_of(content_file: Path, root: Path, field: str) -> int:
+    """The line of ``field:`` in a scam file (for messages about a parsed field); each file is parsed once."""
+    stat = content_file.stat() if content_file.exists() else None
+    doc = _parsed(content_file, root, (stat.st_mtime_ns, stat.st_size) if stat else ())
+    if doc is None:
         return 1
     if field == "case_text":
         case = doc.get("case") if isinstance(doc, dict) else None
@@ -199,7 +208,7 @@ def check(settings: Settings) -> list[Problem]:
     content = load_content(settings.content_dir, settings.root, problems=problems)
     check_scam_fields(content, settings, problems)
     try:
-        load_cue_rules(settings.content_dir / "risk_cues.yml", settings.root)
+        load_cue_rules(settings.content_dir / "risk_cues.yml", settings.root, probe=True)
     except InvalidFiles as exc:
         problems.extend(exc.problems)
     responses = check_responses(settings, content, problems)
@@ -214,3 +223,36 @@ def check(settings: Settings) -> list[Problem]:
     for flow in ("guided.yml", "visit.yml"):
         load_flowchart(settings.content_dir / flow, settings.root, declared, problems)
     return sorted(problems, key=lambda p: (p.file, p.line))
+
+
+def _files_stamp(settings: Settings) -> str:
+    """A digest of every file the check reads (their bytes), so an unchanged project is not checked twice."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    roots = [settings.nlu_dir, settings.stories_dir, settings.content_dir]
+    files = sorted(p for r in roots if r.exists() for p in r.rglob("*.yml"))
+    for path in files + [settings.root / "config.yml"]:
+        if path.exists():
+            digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def check_before_start(settings: Settings) -> list[Problem]:
+    """``check`` for ``serve``, ``chat`` and ``telegram``: they refuse to start with content it rejects. A project
+    that passed unchanged is not checked again (the stamp of its files is kept in the cache directory)."""
+    stamp = _files_stamp(settings)
+    marker = settings.cache_dir / "content-check.ok"
+    try:
+        if marker.read_text(encoding="utf-8") == stamp:
+            return []
+    except OSError:
+        pass
+    problems = check(settings)
+    if not problems:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(stamp, encoding="utf-8")
+        except OSError:
+            pass  # a read-only cache only costs a second check next time
+    return problems

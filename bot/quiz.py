@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.content import Content, ScamType
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import read_yaml
+from bot.yamlfile import read_yaml, scalar
 
 QUESTIONS_PER_QUIZ = 3
 
@@ -36,7 +36,7 @@ def load_quiz(path: Path, root: Path | None = None, scam_types: set[str] | None 
     if doc is not None and not isinstance(items, list):
         found.append(Problem(name, 1, "expected a 'questions:' list", "应包含 questions 列表"))
     ids = set()
-    for item in items or []:
+    for item in items if isinstance(items, list) else []:
         line = getattr(item, "line", 1)
         if not isinstance(item, dict):
             found.append(Problem(name, line, "each question needs id, question, options, answer, explanation",
@@ -58,7 +58,7 @@ def load_quiz(path: Path, root: Path | None = None, scam_types: set[str] | None 
         if any(len(str(o)) > 60 for o in options):
             found.append(Problem(name, item.line_of("options"), "an option is longer than 60 characters (a button)",
                                  "有选项超过 60 个字（按钮放不下）"))
-        scam_type = item.get("scam_type")
+        scam_type = scalar(item, "scam_type", name, found, text=True)
         if scam_type and scam_types is not None and scam_type not in scam_types:
             found.append(Problem(name, item.line_of("scam_type"), f"unknown scam type '{scam_type}'",
                                  f"没有诈骗类型 '{scam_type}'"))

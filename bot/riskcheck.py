@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from bot.problems import InvalidFiles, Problem, display_path
 from bot.store import Store, now
-from bot.yamlfile import read_yaml
+from bot.yamlfile import listed, read_yaml
 
 KINDS = ("phone", "url", "bank_card", "account")
 KIND_ZH = {"phone": "号码", "url": "网址", "bank_card": "银行卡", "account": "账号"}
@@ -43,28 +43,32 @@ def load_official(path: Path, root: Path | None = None, problems: list[Problem] 
     found: list[Problem] = []
     name = display_path(path, root)
     doc = read_yaml(path, found, root) or {}
+    if not isinstance(doc, dict):
+        found.append(Problem(name, 1, "expected sections like 'numbers:' and 'domains:'", "文件应包含 numbers、domains 等部分"))
+        doc = {}
     numbers, domains = {}, {}
-    for item in doc.get("numbers") or []:
+    for item in listed(doc, "numbers", name, found):
         number = normalise("phone", str(item.get("number", ""))) if isinstance(item, dict) else None
         if not number or not item.get("name"):
             found.append(Problem(name, getattr(item, "line", 1), "each number needs number and name",
                                  "每个号码都要写 number 和 name"))
             continue
         numbers[number] = str(item["name"])
-    for item in doc.get("domains") or []:
+    for item in listed(doc, "domains", name, found):
         domain = str(item.get("domain", "")).lower().strip() if isinstance(item, dict) else ""
         if not re.fullmatch(r"[a-z0-9.-]+\.[a-z]{2,}", domain) or not item.get("name"):
             found.append(Problem(name, getattr(item, "line", 1), "each domain needs domain (like icbc.com.cn) and name",
                                  "每个网址都要写 domain（例如 icbc.com.cn）和 name"))
             continue
         domains[domain] = (str(item["name"]), str(item.get("brand") or domain.split(".")[0]).lower())
+    shorteners = frozenset(str(s).lower() for s in listed(doc, "shorteners", name, found))
+    tlds = frozenset(str(t).lower().lstrip(".") for t in listed(doc, "risky_tlds", name, found))
+    prefixes = tuple(str(p) for p in listed(doc, "virtual_prefixes", name, found))
     if problems is not None:
         problems.extend(found)
     elif found:
         raise InvalidFiles(found)
-    return Official(numbers, domains, frozenset(str(s).lower() for s in doc.get("shorteners") or []),
-                    frozenset(str(t).lower().lstrip(".") for t in doc.get("risky_tlds") or []),
-                    tuple(str(p) for p in doc.get("virtual_prefixes") or []))
+    return Official(numbers, domains, shorteners, tlds, prefixes)
 
 
 # --- normalisation ----------------------------------------------------------------------------

@@ -10,6 +10,9 @@ import yaml
 from bot.problems import InvalidFiles, Problem, display_path
 
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # the largest file staff edit is ~120 KB; anything this big is a mistake
+
+
 class LineLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """A safe loader (libyaml's C parser when installed) that records the 1-based line of every mapping
     and sequence item."""
@@ -63,6 +66,11 @@ def load_yaml(path: Path, root: Path | None = None, digests: dict | None = None)
     """
     name = display_path(path, root)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InvalidFiles([Problem(name, 1, f"file is {size / 1e6:.1f} MB, more than {MAX_FILE_BYTES // 2**20} MB "
+                                        "— is this the right file? split it or remove what was pasted by mistake",
+                                        f"文件有 {size / 1e6:.1f} MB，超过 {MAX_FILE_BYTES // 2**20} MB — 请确认是不是放错了文件")])
         raw = path.read_bytes()
         if digests is not None:
             digests[str(path)] = hashlib.sha256(raw).hexdigest()
@@ -76,8 +84,15 @@ def load_yaml(path: Path, root: Path | None = None, digests: dict | None = None)
         return yaml.load(text, Loader=LineLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
         what = exc.problem or str(exc)
+        # An unclosed quote or bracket is noticed lines later (often at the end of the file): name the line
+        # where it was opened, which is where the mistake is.
+        opened = exc.context_mark is not None and any(
+            words in (exc.context or "") for words in ("quoted scalar", "flow sequence", "flow mapping"))
+        if opened and exc.problem_mark is not None and exc.problem_mark.line != exc.context_mark.line:
+            what += f" (an unclosed quote or bracket opened here; noticed at line {exc.problem_mark.line + 1})"
+            mark = exc.context_mark
+        line = mark.line + 1 if mark else 1
         raise InvalidFiles(
             [Problem(name, line, f"YAML syntax error: {what} — check indentation, colons and quotes",
                      f"YAML 格式错误：{what} — 请检查缩进、冒号和引号")]
@@ -94,3 +109,47 @@ def read_yaml(path: Path, problems: list[Problem], root: Path | None = None,
     except InvalidFiles as exc:
         problems.extend(exc.problems)
         return default
+
+
+# --- typed access: a value of the wrong shape is a file:line problem, never a traceback ----------------------
+
+def _line(doc, key) -> int:
+    return doc.line_of(key) if hasattr(doc, "line_of") else getattr(doc, "line", 1) or 1
+
+
+def listed(doc, key: str, name: str, problems: list[Problem]) -> list:
+    """``doc[key]`` as a list ([] when absent or when ``doc`` is not a mapping); anything else is a problem."""
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    problems.append(Problem(name, _line(doc, key), f"'{key}' must be a list of '- ' lines",
+                            f"'{key}' 应是以 '- ' 开头的列表"))
+    return []
+
+
+def mapped(doc, key: str, name: str, problems: list[Problem]) -> dict:
+    """``doc[key]`` as a mapping ({} when absent); anything else is a problem."""
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    problems.append(Problem(name, _line(doc, key), f"'{key}' must be a section of 'name: value' lines",
+                            f"'{key}' 应是若干 “名称: 值” 行"))
+    return {}
+
+
+def scalar(doc, key: str, name: str, problems: list[Problem], default=None, text: bool = False):
+    """``doc[key]`` as one value (``default`` when absent); a list, a section or (with ``text``) a bare
+    number or true/false is a problem."""
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if value is None:
+        return default
+    if isinstance(value, (list, dict)) or (text and not isinstance(value, str)):
+        what = "a piece of text" if text else "a single value"
+        problems.append(Problem(name, _line(doc, key), f"'{key}' must be {what}, not {type(value).__name__}",
+                                f"'{key}' 应是{'一段文字' if text else '一个值'}"))
+        return default
+    return value

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import read_yaml
+from bot.yamlfile import listed, mapped, read_yaml, scalar
 
 OUTCOMES = {"warn", "escalate_moving", "escalate_lost", "say", "free_text", "abort"}
 MAX_BUTTONS = 4
@@ -74,9 +74,17 @@ def load_flowchart(path: Path, root: Path | None = None, scam_types: set[str] | 
                 found.append(Problem(name, line, f"step '{step_id}' needs text", f"步骤 '{step_id}' 缺少 text"))
                 continue
             choices = []
-            for button in raw.get("buttons") or []:
+            for field in ("scam_type", "next", "input", "field"):
+                scalar(raw, field, name, found, text=True)
+            for button in listed(raw, "buttons", name, found):
                 if not isinstance(button, dict) or not button.get("title"):
                     found.append(Problem(name, line, f"a button of '{step_id}' needs a title", "按钮缺少 title"))
+                    continue
+                before = len(found)
+                for field in ("title", "next", "outcome", "say", "scam_type"):
+                    scalar(button, field, name, found, text=field != "title")
+                scalar(button, "value", name, found)
+                if len(found) > before:
                     continue
                 if bool(button.get("next")) == bool(button.get("outcome")):
                     found.append(Problem(name, line, f"button “{button['title']}” needs either next or outcome",
@@ -92,11 +100,14 @@ def load_flowchart(path: Path, root: Path | None = None, scam_types: set[str] | 
                                      f"步骤 '{step_id}' 有 {len(choices)} 个按钮，最多 {MAX_BUTTONS} 个"))
             if not choices and not raw.get("input"):
                 found.append(Problem(name, line, f"step '{step_id}' needs buttons or input", "步骤要有按钮或 input"))
-            steps[str(step_id)] = Step(str(step_id), str(raw["text"]).strip(), tuple(choices), raw.get("scam_type"),
-                                       raw.get("input"), raw.get("field"), raw.get("next"))
+            steps[str(step_id)] = Step(str(step_id), str(raw["text"]).strip(), tuple(choices),
+                                       scalar(raw, "scam_type", name, []), scalar(raw, "input", name, []),
+                                       scalar(raw, "field", name, []), scalar(raw, "next", name, []))
         checklist = []
-        for item in (doc.get("checklist") or []) if isinstance(doc, dict) else []:
-            if not isinstance(item, dict) or not all(item.get(k) for k in ("id", "topic", "question", "follow_up")):
+        for item in listed(doc, "checklist", name, found):
+            if not isinstance(item, dict) or not all(item.get(k) for k in ("id", "topic", "question", "follow_up")) \
+                    or any(isinstance(item.get(k), (list, dict)) for k in ("id", "topic", "question", "follow_up",
+                                                                            "label", "scam_type")):
                 found.append(Problem(name, getattr(item, "line", 1), "a checklist item needs id, topic, question, follow_up",
                                      "检查项需要 id、topic、question、follow_up"))
                 continue
@@ -113,11 +124,10 @@ def load_flowchart(path: Path, root: Path | None = None, scam_types: set[str] | 
                 if scam and scam_types is not None and scam not in scam_types:
                     found.append(Problem(name, raw_steps.line_of(step.id), f"unknown scam type '{scam}'",
                                          f"没有诈骗类型 '{scam}'"))
-        start = str(doc.get("start") or "") if isinstance(doc, dict) else ""
+        start = str(scalar(doc, "start", name, found, default="")) if isinstance(doc, dict) else ""
         if start not in steps:
             found.append(Problem(name, 1, f"start step '{start}' does not exist", f"起始步骤 '{start}' 不存在"))
-        chart = Flowchart(start, steps, checklist, {str(k): str(v) for k, v in (doc.get("finish") or {}).items()}
-                          if isinstance(doc, dict) else {})
+        chart = Flowchart(start, steps, checklist, {str(k): str(v) for k, v in mapped(doc, "finish", name, found).items()})
     if problems is not None:
         problems.extend(found)
     elif found:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import LineDict, load_yaml
+from bot.yamlfile import LineDict, listed, load_yaml
 
 ANY = object()  # slot_was_set without a value: the slot is set to anything
 
@@ -183,7 +183,7 @@ def read_file(path: Path, root: Path | None = None, test: bool = False) -> tuple
                  f"不支持的部分 '{key}'")
     for kind in ("stories", "rules"):
         single = "story" if kind == "stories" else "rule"
-        for item in doc.get(kind) or []:
+        for item in listed(doc, kind, name, problems):
             if not isinstance(item, dict) or not isinstance(item.get(single), str):
                 _problem(problems, name, getattr(item, "line", doc.line_of(kind)),
                          f"each entry under '{kind}' needs '{single}: name' and 'steps'",
@@ -194,7 +194,7 @@ def read_file(path: Path, root: Path | None = None, test: bool = False) -> tuple
                 continue
             flow = Flow(item[single], single, _steps(item["steps"], name, problems, test), name, item.line)
             if kind == "rules":
-                condition = item.get("condition") or []
+                condition = listed(item, "condition", name, problems)
                 for entry in condition:
                     if isinstance(entry, dict) and "slot_was_set" in entry:
                         flow.condition += _slot_pairs(entry["slot_was_set"], name, item.line_of("condition"), problems)

@@ -22,7 +22,7 @@ from pathlib import Path
 import re2
 
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import load_yaml
+from bot.yamlfile import listed, load_yaml, mapped
 
 LEVELS = ("none", "low", "medium", "high", "urgent")
 CLAUSE_BREAK = re.compile(r"[,.!?;，。！？；\n]")
@@ -185,8 +185,10 @@ def _level(value, name: str, line: int, problems: list[Problem], default: str) -
     return LEVELS.index(value)
 
 
-def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
-    """Parse ``risk_cues.yml``; raise ``InvalidFiles`` with file:line on any problem."""
+def load_cue_rules(path: Path, root: Path | None = None, probe: bool = False) -> CueRules:
+    """Parse ``risk_cues.yml``; raise ``InvalidFiles`` with file:line on any problem.
+
+    ``probe`` (``content check``) also times every pattern on long messages and refuses slow ones."""
     name = display_path(path, root)
     doc = load_yaml(path, root)
     problems: list[Problem] = []
@@ -201,7 +203,7 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
         level = _level(item.get("level"), name, item.line_of("level"), problems, "low")
         alone = _level(item.get("alone"), name, item.line_of("alone"), problems, LEVELS[level])
         patterns = []
-        raw_patterns = item.get("patterns") or []
+        raw_patterns = listed(item, "patterns", name, problems)
         for index, raw in enumerate(raw_patterns):
             line = raw_patterns.lines[index] if hasattr(raw_patterns, "lines") else item.line
             if not isinstance(raw, (str, int, float)) or not str(raw):
@@ -218,7 +220,7 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
                 problems.append(Problem(name, line, "this pattern matches an empty message: it would fire on everything",
                                         "这个模式连空消息都能匹配，会对所有消息报警"))
                 continue
-            slow = probe_ms(compiled)
+            slow = probe_ms(compiled) if probe else 0.0
             if slow > SLOW_PROBE_MS:
                 problems.append(Problem(name, line, f"pattern too slow ({slow:.0f} ms on a long message): simplify it",
                                         f"模式太慢（长消息上 {slow:.0f} 毫秒），请简化"))
@@ -231,28 +233,33 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
             marker=bool(item.get("marker")), amplify=bool(item.get("amplify")),
             protect={True: "weak", "strong": "strong", "story": "story", "verified": "verified"}.get(item.get("protect"), ""),
             evidence=bool(item.get("evidence") or item.get("marker")), negatable=bool(item.get("negatable")),
-            not_after=tuple(str(w) for w in item.get("not_after") or []),
-            not_right_after=tuple(str(w) for w in item.get("not_right_after") or []), patterns=tuple(patterns)))
+            not_after=tuple(str(w) for w in listed(item, "not_after", name, problems)),
+            not_right_after=tuple(str(w) for w in listed(item, "not_right_after", name, problems)),
+            patterns=tuple(patterns)))
     known = {r.id for r in rules}
-    amount = doc.get("amount_cue") or {}
+    amount = mapped(doc, "amount_cue", name, problems)
     amount_cue = CueRule(id=str(amount.get("id", "large_amount")), label=str(amount.get("label", "涉及大额资金")),
                          level=0, alone=0, amplify=bool(amount.get("amplify", True)))
     known.add(amount_cue.id)
-    raw_model = doc.get("model_cue") or {}
+    raw_model = mapped(doc, "model_cue", name, problems)
     model_cue = CueRule(id=str(raw_model.get("id", "urgent_situation")),
                         label=str(raw_model.get("label", "描述中钱款、验证码或银行卡正在或已经交出")),
                         level=_level(raw_model.get("level"), name, getattr(raw_model, "line", 1), problems, "high"),
                         alone=_level(raw_model.get("alone"), name, getattr(raw_model, "line", 1), problems, "high"))
     known.add(model_cue.id)
-    raw_demand = doc.get("large_demand_cue") or {}
+    raw_demand = mapped(doc, "large_demand_cue", name, problems)
     demand_cue = CueRule(id=str(raw_demand.get("id", "large_demand")), label=str(raw_demand.get("label", "对方要的是一大笔钱")),
                          level=_level(raw_demand.get("level"), name, getattr(raw_demand, "line", 1), problems, "high"),
                          alone=_level(raw_demand.get("alone"), name, getattr(raw_demand, "line", 1), problems, "none"),
                          marker=True, evidence=True)
     known.add(demand_cue.id)
     combos = []
-    for item in doc.get("combos") or []:
-        when = tuple(str(w) for w in item.get("when") or [])
+    for item in listed(doc, "combos", name, problems):
+        if not isinstance(item, dict):
+            problems.append(Problem(name, getattr(item, "line", 1) or 1, "each combo needs 'when:' and 'level:'",
+                                    "每个组合都需要 when 和 level"))
+            continue
+        when = tuple(str(w) for w in listed(item, "when", name, problems))
         for cue_id in when:
             if cue_id not in known:
                 problems.append(Problem(name, item.line, f"combo names unknown cue '{cue_id}'",
@@ -260,6 +267,8 @@ def load_cue_rules(path: Path, root: Path | None = None) -> CueRules:
         combos.append(Combo(when, _level(item.get("level"), name, item.line_of("level"), problems, "high")))
     if problems:
         raise InvalidFiles(problems)
-    return CueRules(rules, [str(n) for n in doc.get("negators") or []],
-                    [str(h) for h in doc.get("hypothetical") or []], combos, amount_cue, model_cue,
-                    [str(g) for g in doc.get("general") or []], demand_cue)
+    words = {key: [str(w) for w in listed(doc, key, name, problems)] for key in ("negators", "hypothetical", "general")}
+    if problems:
+        raise InvalidFiles(problems)
+    return CueRules(rules, words["negators"], words["hypothetical"], combos, amount_cue, model_cue,
+                    words["general"], demand_cue)

@@ -139,10 +139,11 @@ def normalise(original: str, max_chars: int = 2000, fix: Callable[[str], str] | 
     return Normalised(original, converted, offsets)
 
 
-_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 
 
 def storable(text: str) -> str:
-    """``text`` as it can be stored and logged: a lone surrogate (valid in JSON, not in UTF-8) becomes U+FFFD and
-    NUL characters go; everything else is kept as the resident wrote it."""
-    return _UNSTORABLE.sub(lambda m: "" if m.group(0) == "\x00" else "\ufffd", text) if text else text
+    """``text`` as it can be stored and logged: a lone surrogate (valid in JSON, not in UTF-8) becomes U+FFFD;
+    NUL and other control characters (but tabs and line breaks) and the bidirectional overrides that reorder
+    what a reader sees go; everything else is kept as the resident wrote it."""
+    return _UNSTORABLE.sub(lambda m: "\ufffd" if "\ud800" <= m.group(0) <= "\udfff" else "", text) if text else text

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.yamlfile import LineDict, load_yaml
+from bot.yamlfile import LineDict, listed, load_yaml
 
 ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
@@ -100,7 +100,7 @@ def read_file(path: Path, root: Path | None = None) -> tuple[NluData, list[Probl
     if not isinstance(doc, dict):
         return data, [Problem(name, 1, "expected a mapping with 'version' and 'nlu'",
                               "文件应包含 version 和 nlu 两项")]
-    for item in doc.get("nlu") or []:
+    for item in listed(doc, "nlu", name, problems):
         if not isinstance(item, dict):
             problems.append(Problem(name, getattr(doc.get("nlu"), "line", 1),
                                     "each entry under 'nlu' must be a mapping like '- intent: name'",
