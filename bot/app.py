@@ -13,9 +13,12 @@ from bot.riskcheck import load_official
 from bot.store import Store
 
 
-def build_brain(settings: Settings, understander: Understander | None = None, retrain: bool = False) -> Brain:
-    """Read nlu/, stories/ and content/ and build what understands and answers (raises on bad files)."""
-    understander = understander or Understander(settings, retrain=retrain)
+def build_brain(settings: Settings, understander: Understander | None = None, retrain: bool = False,
+                previous: Brain | None = None) -> Brain:
+    """Read nlu/, stories/ and content/ and build what understands and answers (raises on bad files).
+    ``previous`` (a reload) lends its trained models when the training data is unchanged."""
+    understander = understander or Understander(settings, retrain=retrain,
+                                                previous=previous.understander if previous else None)
     flows = load_stories(settings.stories_dir, settings.root)
     responses = load_responses(settings.content_dir / "responses.yml", settings.root)
     scams = set(understander.content.scams)

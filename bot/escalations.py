@@ -36,7 +36,8 @@ STATUS_ZH = {"open": "待认领", "claimed": "已认领", "contacted": "已联�
 log = logging.getLogger(__name__)
 SPOOL_RETRY_SECONDS = 5.0
 # The desk's flood guard: from the FLOOD_PER_ORIGIN-th new escalation of one address within FLOOD_WINDOW_MINUTES,
-# or once more than FLOOD_PER_MINUTE new escalations arrive in a minute, new escalations join a group with
+# or once more than FLOOD_PER_MINUTE new escalations with an alert of their own arrive in a minute (from many
+# addresses: a flood from one address is already grouped and not counted), new escalations join a group with
 # one alert that says so (and one more at 10, 100, 1000 members) instead of one alert each. Every escalation
 # is still recorded and listed; the first ones of every other address keep their own alert.
 FLOOD_PER_ORIGIN = 3
@@ -226,8 +227,9 @@ class Escalations:
                     group = grouped[-1]["group_id"]
                     return group, "origin", sum(1 for r in recent if r["group_id"] == group) + 1
                 return None, "origin", 1
-        minute = list(db.query("select count(*) n from escalations where created_at >= :since",
-                               {"since": ago(minutes=1)}))[0]["n"]
+        minute = list(db.query(  # alerts sent one by one in the last minute (a flood already grouped is not counted)
+            "select count(*) n from escalations where created_at >= :since and group_id is null",
+            {"since": ago(minutes=1)}))[0]["n"]
         if minute + 1 > FLOOD_PER_MINUTE:
             burst = list(db.query(
                 "select group_id from escalations where group_reason = 'burst' and created_at >= :since"

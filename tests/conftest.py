@@ -23,6 +23,19 @@ def understander(settings):
 
 
 @pytest.fixture()
+def engine(settings, understander, tmp_path):
+    """An engine on a private SQLite file."""
+    from bot.app import build_engine
+    from bot.store import Store
+
+    store = Store(tmp_path / "bot.db")
+    engine = build_engine(settings, store, understander)
+    yield engine
+    engine.close()
+    store.close()
+
+
+@pytest.fixture()
 def run_bot(tmp_path):
     """Run ``python -m bot ARGS`` in a subprocess with a private database."""
     import subprocess

@@ -16,13 +16,6 @@ from bot.store import Store
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture()
-def engine(settings, understander, tmp_path):
-    store = Store(tmp_path / "bot.db")
-    yield build_engine(settings, store, understander)
-    store.close()
-
-
 def test_every_test_story_passes(engine):
     count, failures = run_test_stories(engine, ROOT / "tests" / "stories")
     assert count >= 15

@@ -45,3 +45,24 @@ def test_no_bank_card_survives(card, sep, full):
 def test_no_id_number_survives(number, full):
     text = "身份证号" + (number.translate(FULL) if full else number)
     assert number[6:14] not in digits(mask(text)), (text, mask(text))
+
+
+CN = dict(zip("0123456789", "零一二三四五六七八九"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.sampled_from(["", " ", "-"]), st.booleans(),
+       st.sampled_from(["我手机", "他让我打", "号码是", ""]))
+def test_no_mobile_number_read_out_in_chinese_numerals_survives(number, sep, yao, before):
+    """一三八 一二三四 五六七八 (幺 for 一 as it is read out on the phone), also mixed with digits."""
+    spoken = "".join("幺" if yao and d == "1" else CN[d] for d in number)
+    mixed = number[:3] + spoken[3:]
+    for form in (spoken, mixed):
+        text = before + spread(form, [3, 4, 4], sep, False) + "，快回电"
+        masked = mask(text)
+        folded = digits(masked.translate(str.maketrans({"幺": "1", **{v: k for k, v in CN.items()}})))
+        assert number not in folded, (text, masked)
+
+
+def test_short_chinese_numerals_are_left_alone():
+    assert mask("买了两三个，一二三木头人，三十万") == "买了两三个，一二三木头人，三十万"

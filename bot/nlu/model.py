@@ -192,10 +192,14 @@ class Model:
     nlu_data: NluData
     content: Content
     info: ModelInfo
+    models: TrainedModels | None = None
 
 
-def load_or_train(settings: Settings, retrain: bool = False) -> Model:
-    """Read nlu/ and content/, build the pipeline, load or train its classifier."""
+def load_or_train(settings: Settings, retrain: bool = False, previous: Model | None = None) -> Model:
+    """Read nlu/ and content/, build the pipeline, load or train its classifier.
+
+    With ``previous`` (a reload), its trained models are reused when the training data did not change: a
+    reload of responses or cues neither unpickles a second copy of the models nor fragments the heap with it."""
     started = time.perf_counter()
     nlu_data = load_nlu(settings.nlu_dir, settings.root)
     content = load_content(settings.content_dir, settings.root)
@@ -203,7 +207,9 @@ def load_or_train(settings: Settings, retrain: bool = False) -> Model:
     key = fingerprint(settings, nlu_data, content)
     cached = settings.cache_dir / f"intent-model-{key}.pkl"
     models, trained = None, False
-    if cached.exists() and not retrain:
+    if previous is not None and previous.info.fingerprint == key and previous.models is not None and not retrain:
+        models = previous.models
+    elif cached.exists() and not retrain:
         try:
             with cached.open("rb") as handle:
                 models = pickle.load(handle)
@@ -221,4 +227,4 @@ def load_or_train(settings: Settings, retrain: bool = False) -> Model:
     install(nlp, models)
     info = ModelInfo(key, trained, time.perf_counter() - started, len(nlu_data.examples), len(models.intent.labels))
     log.info("model %s %s in %.2fs", key, "trained" if trained else "loaded", info.seconds)
-    return Model(nlp, prepare, nlu_data, content, info)
+    return Model(nlp, prepare, nlu_data, content, info, models)

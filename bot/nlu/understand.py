@@ -59,9 +59,10 @@ class Understanding:
 class Understander:
     """Loads (or trains) the pipeline once, then understands messages one by one or in batches."""
 
-    def __init__(self, settings: Settings, retrain: bool = False):
+    def __init__(self, settings: Settings, retrain: bool = False, previous: "Understander | None" = None):
         self.settings = settings
-        model = load_or_train(settings, retrain)
+        model = load_or_train(settings, retrain, previous.model if previous else None)
+        self.model = model
         self.nlp, self.prepare, self.nlu_data, self.content, self.info = (
             model.nlp, model.prepare, model.nlu_data, model.content, model.info)
         self.cue_rules: CueRules = self.nlp.get_pipe("risk_cues").rules
