@@ -20,6 +20,8 @@ COPY content ./content
 # Train once at build time so the container starts in about a second, offline.
 RUN python -m bot train
 
+# Listens on all interfaces inside the container; publish it on the host loopback only
+# (docker run -p 127.0.0.1:8080:8080 …) behind the reverse proxy, with channels.web.trust_proxy: true.
 ENV BOT_DB_PATH=/data/bot.db BOT_WEB_HOST=0.0.0.0
 VOLUME ["/data"]
 EXPOSE 8080

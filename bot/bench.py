@@ -283,8 +283,51 @@ def risk_list(settings: Settings, rows: int) -> dict:
             "database_mb": round(size_mb, 1)}
 
 
+def reloads(settings: Settings, count: int) -> dict:
+    """RSS after one reload and after ``count`` (content unchanged: the models are reused)."""
+    from bot.app import build_engine
+    from bot.reload import Reloader
+    from bot.store import Store
+
+    engine = build_engine(settings, Store(":memory:"))
+    reloader = Reloader(engine, settings, heldout=settings.root / "no-heldout-during-bench.jsonl")
+    figures = {"rss_mb_before": round(_rss_mb(), 1)}
+    for index in range(count):
+        report = reloader.reload()
+        if not report.ok:
+            raise RuntimeError(report.text())
+        engine.handle("bench", "reloads", "自称公安的人让我把钱转到安全账户")
+        if index == 0:
+            figures["rss_mb_after_1"] = round(_rss_mb(), 1)
+            figures["reload_s_first"] = round(report.seconds, 2)
+    figures[f"rss_mb_after_{count}"] = round(_rss_mb(), 1)
+    figures["growth_pct"] = round(100 * (figures[f"rss_mb_after_{count}"] / figures["rss_mb_after_1"] - 1), 1)
+    figures["reload_s_last"] = round(report.seconds, 2)
+    return figures
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def run(settings: Settings, args) -> int:
-    if getattr(args, "risklist", 0):
+    if getattr(args, "faults", False):
+        from bot import faults
+
+        results = faults.run(settings, args.seconds, args.flood)
+        if args.json:
+            print(json.dumps(results, indent=2, ensure_ascii=False))
+        else:
+            for figures in results:
+                print("  ".join(f"{k}={v}" for k, v in figures.items()))
+        return 0 if all(r["recorded"] == r["told"] and not r["server_errors"] for r in results) else 1
+    if getattr(args, "reloads", 0):
+        figures = reloads(settings, args.reloads)
+    elif getattr(args, "risklist", 0):
         figures = risk_list(settings, args.risklist)
     elif getattr(args, "reload", False):
         figures = reload_under_load(settings)

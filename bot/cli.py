@@ -490,6 +490,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: reload (with retraining) while messages keep coming; count failures")
     p.add_argument("--stream", type=int, default=0, metavar="N",
                    help="instead: pipe N lines through 'classify' and sample its memory (e.g. 100000)")
+    p.add_argument("--reloads", type=int, default=0, metavar="N",
+                   help="instead: reload N times (content unchanged) and compare RSS after 1 and after N")
+    p.add_argument("--faults", action="store_true",
+                   help="instead: escalations recorded vs told with two servers on one file, staff at the terminal,"
+                        " kill -9 mid-burst and a flood from one address (exit 1 if any is lost)")
+    p.add_argument("--seconds", type=float, default=60, help="with --faults: how long the two servers run")
+    p.add_argument("--flood", type=int, default=500, help="with --faults: escalations in the flood (default 500)")
     p.add_argument("--rounds", type=int, default=2, help="how many times to run them all (default 2)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.nlu.cues import LEVELS
-from bot.redact import mask
+from bot.redact import loggable, mask
 from bot.store import Store, ago, now
 
 STATUSES = ("open", "claimed", "contacted", "dissuaded", "lost", "unreachable", "closed")
@@ -89,7 +89,7 @@ class Escalations:
         try:
             opened = self._record(**record)
         except sqlite3.Error as exc:
-            log.error("escalation for %s:%s not written (%s): spooled for retry", channel, mask(str(chat_id)), exc)
+            log.error("escalation for %s:%s not written (%s): spooled for retry", channel, loggable(mask(str(chat_id))), exc)
             self._spool(record)
             return Opened(None, True)
         self._notify(opened.id)
@@ -218,14 +218,15 @@ class Escalations:
     def _flood_group(db, origin: str) -> tuple[int | None, str | None, int]:
         """(group to join or None for a new one, reason or None when no flood, the group's size with this one)."""
         if origin:
-            recent = list(db.query(
-                "select id, group_id from escalations where origin = :o and created_at >= :since order by id",
-                {"o": origin, "since": ago(minutes=FLOOD_WINDOW_MINUTES)}))
+            recent = list(db.query(  # the latest few are enough: once grouped, every later one is grouped too
+                "select id, group_id from escalations where origin = :o and created_at >= :since"
+                " order by id desc limit :n",
+                {"o": origin, "since": ago(minutes=FLOOD_WINDOW_MINUTES), "n": FLOOD_PER_ORIGIN}))
             if len(recent) + 1 >= FLOOD_PER_ORIGIN:
-                grouped = [r for r in recent if r["group_id"]]
-                if grouped:
-                    group = grouped[-1]["group_id"]
-                    return group, "origin", sum(1 for r in recent if r["group_id"] == group) + 1
+                group = next((r["group_id"] for r in recent if r["group_id"]), None)
+                if group:
+                    size = list(db.query("select count(*) n from escalations where group_id = :g", {"g": group}))
+                    return group, "origin", size[0]["n"] + 1
                 return None, "origin", 1
         minute = list(db.query(  # alerts sent one by one in the last minute (a flood already grouped is not counted)
             "select count(*) n from escalations where created_at >= :since and group_id is null",

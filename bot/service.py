@@ -130,7 +130,9 @@ class Service:
         if self.web_enabled or (self.telegram_config and self.telegram_config.webhook_url):
             web = WebChannel(self.engine, reloader=self.reloader)
             app = web.application(self.routes()) if self.web_enabled else tornado.web.Application(self.routes())
-            self.server = app.listen(self.settings.web_port, self.settings.web_host, max_body_size=SERVER_MAX_BODY)
+            web_config = (self.settings.raw.get("channels") or {}).get("web") or {}
+            self.server = app.listen(self.settings.web_port, self.settings.web_host, max_body_size=SERVER_MAX_BODY,
+                                     xheaders=bool(web_config.get("trust_proxy", False)))
             self.port = next(iter(self.server._sockets.values())).getsockname()[1]
             log.info("web chat on http://%s:%s/", self.settings.web_host, self.port)
         if (self.settings.raw.get("reload") or {}).get("watch"):

@@ -133,6 +133,7 @@ def m006_flood_guard(db: Database) -> None:
     db["escalations"].add_column("group_reason", str)  # "origin" (one address) | "burst" (many in one minute)
     db["escalations"].create_index(["origin", "created_at"], if_not_exists=True)
     db["escalations"].create_index(["created_at"], if_not_exists=True)
+    db["escalations"].create_index(["group_id"], if_not_exists=True)
 
 
 class Store:

@@ -24,7 +24,7 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, Callb
 
 from bot.dialogue.engine import Engine, TurnResult
 from bot.dialogue.responses import Reply
-from bot.redact import mask
+from bot.redact import loggable, mask
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # retry_after as a timedelta, as future versions will have it
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ class ResidentBot:
             return
         text = ""
         if isinstance(update, Update) and update.effective_message:
-            text = mask(update.effective_message.text or "")[:80]
+            text = loggable(mask(update.effective_message.text or "")[:80])
         log.error("error while handling an update (%s): %r", text, error, exc_info=error)
 
 

@@ -166,7 +166,7 @@ class Engine:
         try:
             return await asyncio.wait_for(asyncio.shield(future), bound)
         except asyncio.TimeoutError:
-            log.error("turn %s:%s took over %.0fs; answered 'busy'", channel, mask(str(user_id)), bound)
+            log.error("turn %s:%s took over %.0fs; answered 'busy'", channel, loggable(mask(str(user_id))), bound)
             return self.notice(channel, user_id, "utter_busy")
 
     def notice(self, channel: str, user_id: str, name: str) -> TurnResult:
