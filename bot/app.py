@@ -8,8 +8,8 @@ from bot.dialogue.flowchart import load_flowchart
 from bot.dialogue.responses import load_responses
 from bot.dialogue.stories import load_stories
 from bot.nlu.understand import Understander
-from bot.quiz import load_quiz
-from bot.riskcheck import load_official
+from bot.outreach.quiz import load_quiz
+from bot.checks.riskcheck import load_official
 from bot.store import Store
 
 

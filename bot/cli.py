@@ -79,7 +79,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from bot import evaluation
+    from bot.measure import evaluation
 
     settings = _settings(args)
     reports = []
@@ -125,13 +125,13 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from bot import bench
+    from bot.measure import bench
 
     return bench.run(_settings(args), args)
 
 
 def cmd_export_rasa(args) -> int:
-    from bot.rasa_export import export_project
+    from bot.staff.rasa_export import export_project
 
     written = export_project(_settings(args), Path(args.out_dir))
     for path in written:
@@ -142,7 +142,7 @@ def cmd_export_rasa(args) -> int:
 def _engine(args):
     """The engine for serve / chat / telegram; content the check rejects stops the start (InvalidFiles)."""
     from bot.app import build_engine
-    from bot.content_check import check_before_start
+    from bot.staff.check import check_before_start
 
     settings = _settings(args)
     problems = check_before_start(settings)
@@ -180,7 +180,7 @@ def _store(args):
 
 
 def cmd_escalations(args) -> int:
-    from bot.escalations import STATUS_ZH, Escalations
+    from bot.desk.escalations import STATUS_ZH, Escalations
 
     _, store = _store(args)
     rows = Escalations(store).list(args.status, args.limit)
@@ -201,7 +201,7 @@ def cmd_escalations(args) -> int:
 def cmd_escalation(args) -> int:
     import getpass
 
-    from bot.escalations import STATUSES, Escalations
+    from bot.desk.escalations import STATUSES, Escalations
 
     _, store = _store(args)
     escalations = Escalations(store)
@@ -221,8 +221,8 @@ def cmd_escalation(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from bot import report
-    from bot.content import load_content
+    from bot.desk import report
+    from bot.scams import load_content
 
     settings, store = _store(args)
     names = {k: v.name for k, v in load_content(settings.content_dir, settings.root).scams.items()}
@@ -236,7 +236,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    from bot import dashboard
+    from bot.desk import dashboard
 
     settings = _settings(args)
     return dashboard.run(settings.database, settings.cache_dir, args.host, args.port)
@@ -257,7 +257,7 @@ def cmd_purge(args) -> int:
 
 
 def cmd_content_check(args) -> int:
-    from bot.content_check import check
+    from bot.staff.check import check
 
     problems = check(_settings(args))
     for problem in problems:
@@ -276,7 +276,7 @@ def cmd_broadcast(args) -> int:
 
     from telegram import Bot
 
-    from bot.broadcast import Broadcaster
+    from bot.outreach.broadcast import Broadcaster
     from bot.channels.telegram import DEFAULT_BASE_URL
     from bot.service import TelegramConfig
 
@@ -304,8 +304,8 @@ def cmd_broadcast(args) -> int:
 
 
 def cmd_leaflet(args) -> int:
-    from bot import leaflet
-    from bot.content import load_content
+    from bot.outreach import leaflet
+    from bot.scams import load_content
 
     settings = _settings(args)
     scams = load_content(settings.content_dir, settings.root).scams
@@ -325,7 +325,7 @@ def cmd_leaflet(args) -> int:
 def cmd_reports(args) -> int:
     import getpass
 
-    from bot.risklist import RiskList
+    from bot.checks.risklist import RiskList
 
     _, store = _store(args)
     risk = RiskList(store)
@@ -352,7 +352,7 @@ def cmd_reports(args) -> int:
 def cmd_risklist(args) -> int:
     import getpass
 
-    from bot.risklist import RiskList
+    from bot.checks.risklist import RiskList
 
     _, store = _store(args)
     risk = RiskList(store)

@@ -25,11 +25,11 @@ from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, build_applicati
 from bot.channels.telegram_desk import DeskBot
 from bot.channels.web import SERVER_MAX_BODY, BaseHandler, WebChannel, parse_json
 from bot.config import Settings
-from bot.broadcast import Broadcaster
-from bot.desk import Desk, DeskSettings
+from bot.outreach.broadcast import Broadcaster
+from bot.desk.outbox import Desk, DeskSettings
 from bot.dialogue.engine import Engine
 from bot.redact import loggable
-from bot.reload import Reloader, watch
+from bot.staff.reload import Reloader, watch
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"

@@ -1,6 +1,6 @@
 """`content check` finds what staff get wrong, each as file:line in English and Chinese."""
 
-from bot.content_check import check
+from bot.staff.check import check
 
 
 def test_the_repository_content_passes(run_bot):

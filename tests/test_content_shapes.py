@@ -15,17 +15,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.broadcast import load_file_alerts
+from bot.outreach.broadcast import load_file_alerts
 from bot.config import PROJECT_ROOT
-from bot.content import read_scam
+from bot.scams import read_scam
 from bot.dialogue import stories
 from bot.dialogue.flowchart import load_flowchart
 from bot.dialogue.responses import load_responses
 from bot.nlu import trainingdata
 from bot.nlu.cues import load_cue_rules
 from bot.problems import InvalidFiles, Problem
-from bot.quiz import load_quiz
-from bot.riskcheck import load_official
+from bot.outreach.quiz import load_quiz
+from bot.checks.riskcheck import load_official
 
 WRONG = [5, "5", [5], {"x": 5}, None, True]
 SCAMS = {p.stem for p in (PROJECT_ROOT / "content" / "scams").glob("*.yml")}
@@ -156,7 +156,7 @@ def test_a_yaml_error_is_reported_on_its_own_line(tmp_path):
 def test_the_whole_check_agrees_with_building_the_bot(tmp_path):
     """A project the check passes can be built; one it refuses cannot be served (serve/chat refuse it too)."""
     from bot.config import load_settings
-    from bot.content_check import check
+    from bot.staff.check import check
 
     for name in ("nlu", "stories", "content"):
         shutil.copytree(PROJECT_ROOT / name, tmp_path / name)

@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 
 
-from bot.desk import Desk, DeskSettings, alert_text
-from bot.escalations import Escalations
+from bot.desk.outbox import Desk, DeskSettings, alert_text
+from bot.desk.escalations import Escalations
 from bot.store import Store, ago
 from tests.harness import OFFICER, STAFF_CHAT, RunningBot
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from bot import voice
+from bot.outreach import voice
 from tests.harness import OFFICER, STAFF_CHAT, RunningBot
 
 WORKER, ELDER, STRANGER = 6161, 5550007, 9999
@@ -149,7 +149,7 @@ def test_leaflet_pdf_has_the_title_and_renders(run_bot, tmp_path):
 def test_leaflet_prints_simplified_forms_and_never_points_to_telegram(run_bot, tmp_path, settings):
     from dataclasses import replace
 
-    from bot.leaflet import qr_target
+    from bot.outreach.leaflet import qr_target
 
     out = tmp_path / "leaflet.pdf"
     assert run_bot("leaflet", "fake_police", "--out", str(out)).returncode == 0

@@ -7,7 +7,7 @@ and in a flood from one address (whose staff alerts are merged).
 
 import pytest
 
-from bot import faults
+from bot.measure import faults
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.escalations import FLOOD_PER_ORIGIN, Escalations
+from bot.desk.escalations import FLOOD_PER_ORIGIN, Escalations
 from bot.store import Store
 from tests.harness import RunningBot
 
@@ -145,7 +145,7 @@ def test_a_backtracking_pattern_cannot_freeze_understanding(project_copy):
 
 
 def test_the_check_refuses_lookarounds_and_slow_patterns_with_file_and_line(project_copy):
-    from bot.content_check import check
+    from bot.staff.check import check
 
     settings, root = project_copy
     path = root / "content" / "risk_cues.yml"
@@ -216,7 +216,7 @@ def test_a_flood_from_one_address_is_recorded_whole_and_alerted_once(tmp_path):
     assert kinds["staff_alert"] <= FLOOD_PER_ORIGIN  # the first ones, and the real case from elsewhere
     assert kinds["staff_flood"] <= 3  # the group's alert, and at 10 and 100 members
     assert store.query("select kind from outbox where escalation_id = :id", {"id": real.id})[0]["kind"] == "staff_alert"
-    from bot.desk import flood_text, queue_lines
+    from bot.desk.outbox import flood_text, queue_lines
 
     group = escalations.group(store.query("select group_id from escalations where chat_id = 'flood5'")[0]["group_id"])
     text = flood_text(group, {"fake_police": "冒充公检法"})
@@ -270,7 +270,7 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(web):
 
 def test_a_newline_in_a_message_cannot_forge_a_log_line(engine, caplog):
     with caplog.at_level(logging.INFO, logger="bot.dialogue.engine"):
-        engine.handle("web", "forger", "你好\n2026-12-02 10:00:00 WARNING bot.desk: escalation #1 closed")
+        engine.handle("web", "forger", "你好\n2026-12-02 10:00:00 WARNING bot.desk.outbox: escalation #1 closed")
     lines = [r.getMessage() for r in caplog.records if "forger" in r.getMessage()]
     assert lines and all("\n" not in line for line in lines) and "\\n2026" in lines[0]
 

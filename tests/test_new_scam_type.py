@@ -4,8 +4,8 @@ import shutil
 from pathlib import Path
 
 from bot.app import build_engine
-from bot.content_check import check
-from bot.report import build as build_report
+from bot.staff.check import check
+from bot.desk.report import build as build_report
 from bot.store import Store
 
 DATA = Path(__file__).parent / "data" / "new_type"

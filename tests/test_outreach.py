@@ -5,7 +5,7 @@ from datetime import date
 
 from telegram import Bot
 
-from bot.broadcast import Broadcaster, Subscriptions, parse_alert_command
+from bot.outreach.broadcast import Broadcaster, Subscriptions, parse_alert_command
 from bot.store import Store
 from tests.harness import OFFICER, RunningBot
 

@@ -9,7 +9,7 @@ import yaml
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, settings):
-    from bot.rasa_export import export_project
+    from bot.staff.rasa_export import export_project
 
     out = tmp_path_factory.mktemp("rasa")
     export_project(settings, out)

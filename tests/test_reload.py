@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import replace
 
 from bot.app import build_engine
-from bot.reload import Reloader
+from bot.staff.reload import Reloader
 from bot.store import Store
 from tests.harness import RunningBot
 from tests.test_new_scam_type import DATA

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bot.riskcheck import normalise
-from bot.risklist import RiskList
+from bot.checks.riskcheck import normalise
+from bot.checks.risklist import RiskList
 from bot.store import Store
 from tests.harness import OFFICER, STAFF_CHAT, RunningBot
 

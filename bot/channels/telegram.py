@@ -172,7 +172,7 @@ class ResidentBot:
     @staticmethod
     async def speak(bot, chat_id: int, text: str) -> None:
         """The reply as a short voice message (长辈模式); text-only when speech is unavailable."""
-        from bot import voice
+        from bot.outreach import voice
 
         spoken = await asyncio.to_thread(voice.synthesize, text)
         if spoken is None:

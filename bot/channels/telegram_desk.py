@@ -19,9 +19,9 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.channels.telegram import seconds, send_text
-from bot.desk import BUTTONS, STAFF_KINDS, Desk, alert_text, digest_text, flood_text, queue_lines
+from bot.desk.outbox import BUTTONS, STAFF_KINDS, Desk, alert_text, digest_text, flood_text, queue_lines
 from bot.dialogue.engine import Engine
-from bot.escalations import STATUS_ZH, STATUSES, UNRESOLVED
+from bot.desk.escalations import STATUS_ZH, STATUSES, UNRESOLVED
 
 log = logging.getLogger(__name__)
 CHECK_IN = "您好，这里是反诈助手。前几天您反映的情况，现在都还好吗？如果还有人让您转账或者您需要帮助，请直接回复我，或拨打 96110。"
@@ -277,7 +277,7 @@ class DeskBot:
         """/alert [YYYY-MM-DD] 标题 (newline) 正文: save the day's warning for subscribers."""
         if not self.desk.settings.is_staff(update.effective_user.id):
             return await self.refuse(update, "/alert")
-        from bot.broadcast import parse_alert_command
+        from bot.outreach.broadcast import parse_alert_command
 
         parsed = parse_alert_command(update.effective_message.text or "")
         if parsed is None:

@@ -26,8 +26,8 @@ from bot.dialogue.visits import Visits
 from bot.dialogue.situation import Situation
 from bot.nlu.cues import Cue
 from bot.nlu.understand import Understanding
-from bot.quiz import Question, case_of_the_week, pick
-from bot.riskcheck import Checker, Official, format_findings, items_of
+from bot.outreach.quiz import Question, case_of_the_week, pick
+from bot.checks.riskcheck import Checker, Official, format_findings, items_of
 
 if TYPE_CHECKING:
     from bot.dialogue.engine import Brain

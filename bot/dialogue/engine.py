@@ -19,23 +19,23 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bot.broadcast import Subscriptions
+from bot.outreach.broadcast import Subscriptions
 from bot.config import Settings
-from bot.content import Content
+from bot.scams import Content
 from bot.dialogue.actions import QUIZ_ANSWER, Actions, TurnContext
 from bot.dialogue.policy import Policy
 from bot.dialogue.responses import Reply, Responses
 from bot.dialogue.situation import Situation, follow_up_cue, update
 from bot.dialogue.stories import Flows
 from bot.dialogue.tracker import Tracker
-from bot.escalations import Escalations
-from bot.risklist import RiskList
+from bot.desk.escalations import Escalations
+from bot.checks.risklist import RiskList
 from bot.nlu.cues import Cue
 from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
 from bot.nlu.normalize import storable
 from bot.nlu.understand import Understander, Understanding
 from bot.redact import loggable, mask
-from bot.riskcheck import items_of
+from bot.checks.riskcheck import items_of
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,10 @@ class Brain:
     flows: Flows
     responses: Responses
     policy: Policy
-    quiz: tuple = ()  # bot.quiz.Question
+    quiz: tuple = ()  # bot.outreach.quiz.Question
     guided: object = None  # bot.dialogue.flowchart.Flowchart for 长辈模式
     visit: object = None  # bot.dialogue.flowchart.Flowchart for grid workers' visits
-    official: object = None  # bot.riskcheck.Official (content/official.yml)
+    official: object = None  # bot.checks.riskcheck.Official (content/official.yml)
 
     @property
     def content(self) -> Content:

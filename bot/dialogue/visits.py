@@ -49,7 +49,7 @@ class Visits:
         if channel == "terminal":
             return True  # the terminal runs on the centre's own machine
         configured = {str(i) for i in (self.actions.engine.settings.raw.get("grid") or {}).get("workers") or []}
-        from bot.desk import DeskSettings
+        from bot.desk.outbox import DeskSettings
 
         if str(user_id) in configured or DeskSettings.from_settings(self.actions.engine.settings).is_staff(user_id):
             return True

@@ -23,7 +23,7 @@ from spacy.language import Language
 
 import bot
 from bot.config import Settings
-from bot.content import Content, load_content
+from bot.scams import Content, load_content
 from bot.nlu import pipeline  # noqa: F401  (registers the pipeline components)
 from bot.nlu.classifier import ClassifierSettings, Features, LinearHead
 from bot.nlu.homophones import HomophoneFixer

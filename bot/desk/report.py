@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bot.desk import RISK_ZH
-from bot.escalations import STATUS_ZH, STATUSES
+from bot.desk.outbox import RISK_ZH
+from bot.desk.escalations import STATUS_ZH, STATUSES
 from bot.store import Store
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from bot.config import Settings
-from bot.escalations import STATUS_ZH
+from bot.desk.escalations import STATUS_ZH
 from bot.redact import mask
 from bot.store import Store, ago, now
 
@@ -71,7 +71,7 @@ def _local(stamp: str | None) -> str:
 
 def digest_text(reports: list[dict]) -> str:
     """The staff chat's digest of residents' reports (values as reported; summaries redacted)."""
-    from bot.riskcheck import KIND_ZH
+    from bot.checks.riskcheck import KIND_ZH
 
     lines = [f"📮 群众举报 {len(reports)} 条，请核实："]
     for r in reports:

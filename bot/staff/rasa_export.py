@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from bot.config import Settings
-from bot.content import load_content
+from bot.scams import load_content
 from bot.dialogue.actions import Actions
 from bot.dialogue.engine import SCAM_GROUP
 from bot.dialogue.responses import PLACEHOLDERS, load_responses

@@ -179,7 +179,7 @@ def reload_under_load(settings: Settings) -> dict:
 
     from bot.app import build_engine
     from bot.config import load_settings
-    from bot.reload import Reloader
+    from bot.staff.reload import Reloader
     from bot.store import Store
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,8 +230,8 @@ def risk_list(settings: Settings, rows: int) -> dict:
     import random
     import tempfile
 
-    from bot.riskcheck import Checker, load_official, normalise
-    from bot.risklist import RiskList
+    from bot.checks.riskcheck import Checker, load_official, normalise
+    from bot.checks.risklist import RiskList
     from bot.store import Store
 
     rng = random.Random(0)
@@ -286,7 +286,7 @@ def risk_list(settings: Settings, rows: int) -> dict:
 def reloads(settings: Settings, count: int) -> dict:
     """RSS after one reload and after ``count`` (content unchanged: the models are reused)."""
     from bot.app import build_engine
-    from bot.reload import Reloader
+    from bot.staff.reload import Reloader
     from bot.store import Store
 
     engine = build_engine(settings, Store(":memory:"))
@@ -316,7 +316,7 @@ def _rss_mb() -> float:
 
 def run(settings: Settings, args) -> int:
     if getattr(args, "faults", False):
-        from bot import faults
+        from bot.measure import faults
 
         results = faults.run(settings, args.seconds, args.flood)
         if args.json:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bot.app import build_brain
 from bot.config import PROJECT_ROOT, Settings
-from bot.content_check import check
+from bot.staff.check import check
 from bot.dialogue.engine import Brain, Engine
 from bot.problems import Problem
 
@@ -70,7 +70,7 @@ class ReloadReport:
 def _heldout_figures(brain: Brain, path: Path) -> dict | None:
     if not path.exists():
         return None
-    from bot import evaluation
+    from bot.measure import evaluation
 
     report = evaluation.evaluate(brain.understander, evaluation.read_cases(path), path.name)
     return {"macro_f1": report.macro_f1, "escalation_recall": report.escalation_recall or 0.0}

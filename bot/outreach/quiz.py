@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from bot.content import Content, ScamType
+from bot.scams import Content, ScamType
 from bot.problems import InvalidFiles, Problem, display_path
 from bot.yamlfile import read_yaml, scalar
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.redact import mask
-from bot.riskcheck import KINDS, infer_kind, normalise
+from bot.checks.riskcheck import KINDS, infer_kind, normalise
 from bot.store import Store, now
 
 VERDICTS = ("fraud", "suspicious", "official")

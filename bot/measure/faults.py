@@ -123,7 +123,7 @@ class Tally:
 
 def _recorded(db: Path, users: set[str]) -> int:
     """How many of ``users`` have an escalation in the database (after a fresh Store replays the spool)."""
-    from bot.escalations import Escalations
+    from bot.desk.escalations import Escalations
     from bot.store import Store
 
     store = Store(db)

@@ -12,7 +12,7 @@ from io import BytesIO
 from pathlib import Path
 
 from bot.config import Settings
-from bot.content import ScamType
+from bot.scams import ScamType
 
 RED, INK, GREY = (179, 38, 30), (27, 27, 27), (90, 90, 90)
 FONT_GLOBS = ("/usr/share/fonts/**/NotoSansCJK-Regular.ttc", "/usr/share/fonts/**/NotoSansCJK*-Regular.otf",

@@ -14,9 +14,9 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from bot.broadcast import load_file_alerts
+from bot.outreach.broadcast import load_file_alerts
 from bot.config import Settings
-from bot.content import Content, load_content
+from bot.scams import Content, load_content
 from bot.dialogue.actions import Actions
 from bot.dialogue.flowchart import load_flowchart
 from bot.dialogue.engine import COMMANDS, NO, SCAM_GROUP, YES
@@ -27,8 +27,8 @@ from bot.nlu.cues import load_cue_rules
 from bot.nlu.normalize import normalise
 from bot.nlu.trainingdata import NluData, load_nlu
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.quiz import load_quiz
-from bot.riskcheck import load_official
+from bot.outreach.quiz import load_quiz
+from bot.checks.riskcheck import load_official
 from bot.yamlfile import load_yaml
 
 TELEGRAM_LIMIT = 4096

@@ -157,7 +157,7 @@ def score_predictions(settings, cases: list[Case], path: Path) -> Report:
     (config.yml → nlu.intent_types), so a Rasa model trained on the exported
     project is judged by the same rules.
     """
-    from bot.content import load_content
+    from bot.scams import load_content
 
     scam_types = set(load_content(settings.content_dir, settings.root).scams)
     lines = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
@@ -195,7 +195,7 @@ def cross_validate(settings, folds: int = 5, seed: int = 0, thresholds: list[flo
     escalations from the urgency examples (nlu/urgency.yml), judged by the whole
     pipeline (rules and model) at the configured threshold. ``thresholds`` adds a sweep.
     """
-    from bot.content import load_content
+    from bot.scams import load_content
     from bot.nlu.model import build_language, install, split_examples, train_models
     from bot.nlu.trainingdata import load_nlu
 

@@ -1,0 +1,1 @@
+"""The duty desk (值班台): escalation records, the outbox of staff alerts and its follow-ups, reports and the dashboard."""

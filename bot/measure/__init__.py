@@ -1,0 +1,1 @@
+"""Measuring the bot: accuracy by register, speed and memory, and the fault scenarios."""

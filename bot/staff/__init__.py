@@ -1,0 +1,1 @@
+"""What outreach staff do with their files: check them, reload them into the running bot, export them to Rasa."""
