@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.config import Settings
-from bot.dialogue.engine import Brain, Engine
+from bot.dialogue.brain import Brain
+from bot.dialogue.engine import Engine
 from bot.dialogue.flowchart import load_flowchart
 from bot.dialogue.responses import load_responses
 from bot.dialogue.stories import load_stories

@@ -277,7 +277,7 @@ def cmd_broadcast(args) -> int:
     from telegram import Bot
 
     from bot.outreach.broadcast import Broadcaster
-    from bot.channels.telegram import DEFAULT_BASE_URL
+    from bot.channels.telegram import DEFAULT_BASE_URL, TelegramMessenger
     from bot.service import TelegramConfig
 
     telegram = TelegramConfig.from_env()
@@ -291,7 +291,7 @@ def cmd_broadcast(args) -> int:
     async def main():
         bot = Bot(telegram.token, base_url=telegram.base_url or DEFAULT_BASE_URL)
         async with bot:
-            broadcaster = Broadcaster(engine.subscriptions, bot, settings.content_dir,
+            broadcaster = Broadcaster(engine.subscriptions, TelegramMessenger(bot), settings.content_dir,
                                       engine.actions.hotline_line(), rate)
             return await broadcaster.run(args.date or str(date.today()))
 

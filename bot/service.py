@@ -21,7 +21,7 @@ import tornado.web
 from telegram import Bot, Update
 from telegram.ext import Application
 
-from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, build_application
+from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, TelegramMessenger, build_application
 from bot.channels.telegram_desk import DeskBot
 from bot.channels.web import SERVER_MAX_BODY, BaseHandler, WebChannel, parse_json
 from bot.config import Settings
@@ -106,7 +106,7 @@ class Service:
             # Alerts and broadcasts go out through a bot of their own: a failing staff chat or a big
             # broadcast never pauses residents' replies.
             self.sender = Bot(self.telegram_config.token, base_url=self.telegram_config.base_url or DEFAULT_BASE_URL)
-            self.broadcaster = Broadcaster(self.engine.subscriptions, self.sender, self.settings.content_dir,
+            self.broadcaster = Broadcaster(self.engine.subscriptions, TelegramMessenger(self.sender), self.settings.content_dir,
                                            self.engine.actions.hotline_line(),
                                            float(self.broadcast_config.get("rate_per_second", 30)))
             self.desk_bot = DeskBot(self.engine, Desk(self.engine.store, DeskSettings.from_settings(self.settings)),

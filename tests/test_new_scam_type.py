@@ -28,7 +28,7 @@ def test_a_new_type_is_recognised_warned_offered_and_reported(project_copy, tmp_
     assert result.replies[0].text.endswith("110。")
     # The clarification buttons can offer it.
     vague = engine.understander.understand("有人打电话说我的医保卡有点问题，具体我也说不清")
-    from bot.dialogue.actions import TurnContext
+    from bot.dialogue.context import TurnContext
     from bot.dialogue.tracker import Tracker
 
     ctx = TurnContext(engine.brain, Tracker("test:u2"), vague, "test", "u2")

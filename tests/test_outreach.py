@@ -5,7 +5,9 @@ from datetime import date
 
 from telegram import Bot
 
-from bot.outreach.broadcast import Broadcaster, Subscriptions, parse_alert_command
+from bot.channels.telegram import TelegramMessenger
+from bot.outreach.broadcast import Broadcaster, parse_alert_command
+from bot.outreach.subscriptions import Subscriptions
 from bot.store import Store
 from tests.harness import OFFICER, RunningBot
 
@@ -17,7 +19,7 @@ STRANGER, RESIDENT = 9999, 5550001
 def run_broadcast(fake, store, day, rate, stop_after=None):
     async def main():
         async with Bot(fake.token, base_url=fake.base_url) as bot:
-            broadcaster = Broadcaster(Subscriptions(store), bot, store.path.parent / "no-alerts", "反诈咨询 96110", rate)
+            broadcaster = Broadcaster(Subscriptions(store), TelegramMessenger(bot), store.path.parent / "no-alerts", "反诈咨询 96110", rate)
             task = asyncio.create_task(broadcaster.run(day))
             if stop_after is None:
                 return await task

@@ -18,12 +18,13 @@ from collections import OrderedDict
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler,
                           ContextTypes, MessageHandler, filters)
 
 from bot.dialogue.engine import Engine, TurnResult
 from bot.dialogue.responses import Reply
+from bot.messenger import DeliveryError, RateLimited, Unreachable
 from bot.redact import loggable, mask
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # retry_after as a timedelta, as future versions will have it
@@ -88,6 +89,26 @@ class FloodGate:
 def seconds(delay) -> float:
     """A retry_after as seconds (an int or a timedelta, depending on the library version)."""
     return delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
+
+
+class TelegramMessenger:
+    """Telegram as a ``bot.messenger.Messenger``: plain text to a chat id, its errors as the core's."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot):
+        self.bot = bot
+
+    async def send(self, address: str, text: str) -> str | None:
+        try:
+            message = await self.bot.send_message(address, text)
+        except RetryAfter as exc:
+            raise RateLimited(seconds(exc.retry_after)) from exc
+        except (Forbidden, BadRequest) as exc:  # blocked the bot, or the chat does not exist
+            raise Unreachable(str(exc)) from exc
+        except TelegramError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        return str(message.message_id)
 
 
 async def send_text(bot, chat_id: int | str, text: str, markup=None, attempts: int = 4) -> Message | None:

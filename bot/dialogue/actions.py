@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot.dialogue.context import Host, TurnContext
 from bot.dialogue.guided import GuidedMode
 from bot.dialogue.responses import Button, Reply, fill
 from bot.dialogue.tracker import Tracker
 from bot.dialogue.visits import Visits
 from bot.dialogue.situation import Situation
 from bot.nlu.cues import Cue
-from bot.nlu.understand import Understanding
 from bot.outreach.quiz import Question, case_of_the_week, pick
 from bot.checks.riskcheck import Checker, Official, format_findings, items_of
 
 if TYPE_CHECKING:
-    from bot.dialogue.engine import Brain
+    from bot.dialogue.brain import Brain
 
 QUIZ_ANSWER = re.compile(r"^/quiz:([A-Za-z0-9_-]+):(\d)$")
 
@@ -48,26 +47,6 @@ SHORT_FOLLOW_UP = 16
 REACHABLE_CHANNELS = {"telegram", "wechat"}
 UNQUOTED = {"stopped", "not_yet", "elderly", "past_story", "ongoing", "verified"}
 LOST_CUES = {"money_gone", "money_gone_just_now"}
-
-
-@dataclass
-class TurnContext:
-    """What an action may read and change during one turn."""
-
-    brain: "Brain"
-    tracker: Tracker
-    understanding: Understanding
-    channel: str
-    user_id: str
-    cues: list[Cue] = field(default_factory=list)  # this turn's cues, in context
-    answered: tuple[str, bool] | None = None  # (slot, value) when the message answered a question
-    replies: list[Reply] = field(default_factory=list)
-    escalation_id: int | None = None
-    contact: str = ""  # who the duty desk should call back (a grid worker in a visit)
-    summary: str = ""  # the duty desk's summary when the messages would not say it (button flows)
-    short: bool = False  # 长辈模式: the short urgent reply
-    checked: bool = False  # numbers and links of this message were already answered
-    origin: str = ""  # where the message came from as the messenger sees it (a web client's address)
 
 
 _PIECE = re.compile(r"[^，。；！,;!]+[，。；！,;!]?")
@@ -105,7 +84,7 @@ class Actions:
                       "action_visit_answer", "action_cancel", "action_check", "action_report", "action_next_steps",
                       "action_contact_saved")
 
-    def __init__(self, engine):
+    def __init__(self, engine: Host):
         self.engine = engine
         self.guided = GuidedMode(self)
         self.visits = Visits(self)

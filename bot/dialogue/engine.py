@@ -19,14 +19,14 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from bot.outreach.broadcast import Subscriptions
+from bot.outreach.subscriptions import Subscriptions
 from bot.config import Settings
 from bot.scams import Content
-from bot.dialogue.actions import QUIZ_ANSWER, Actions, TurnContext
-from bot.dialogue.policy import Policy
+from bot.dialogue.actions import QUIZ_ANSWER, Actions
+from bot.dialogue.brain import Brain
+from bot.dialogue.context import TurnContext
 from bot.dialogue.responses import Reply, Responses
 from bot.dialogue.situation import Situation, follow_up_cue, update
-from bot.dialogue.stories import Flows
 from bot.dialogue.tracker import Tracker
 from bot.desk.escalations import Escalations
 from bot.checks.risklist import RiskList
@@ -40,7 +40,6 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-SCAM_GROUP = "describe_scam"  # in stories: any scam type from content/
 FOLLOW_UP_SLOTS = ("transferred", "still_on_call", "downloaded_app", "paid_fee", "gave_card")
 YES = {"affirm", "already_transferred", "still_on_call"}
 NO = {"deny", "hung_up"}
@@ -66,30 +65,6 @@ def _is_payload(text: str) -> bool:
 MAX_ACTIONS_PER_TURN = 8
 TURN_BOUND_SECONDS = 10.0  # a messenger waits this long for a turn before saying it is busy
 TURN_WORKERS = 4
-
-
-@dataclass(frozen=True)
-class Brain:
-    """Everything built from nlu/, stories/ and content/: swapped whole on reload."""
-
-    understander: Understander
-    flows: Flows
-    responses: Responses
-    policy: Policy
-    quiz: tuple = ()  # bot.outreach.quiz.Question
-    guided: object = None  # bot.dialogue.flowchart.Flowchart for 长辈模式
-    visit: object = None  # bot.dialogue.flowchart.Flowchart for grid workers' visits
-    official: object = None  # bot.checks.riskcheck.Official (content/official.yml)
-
-    @property
-    def content(self) -> Content:
-        return self.understander.content
-
-    @classmethod
-    def build(cls, understander: Understander, flows: Flows, responses: Responses, quiz=(), guided=None,
-              visit=None, official=None) -> "Brain":
-        return cls(understander, flows, responses, Policy(flows, {SCAM_GROUP: set(understander.content.scams)}),
-                   tuple(quiz), guided, visit, official)
 
 
 @dataclass

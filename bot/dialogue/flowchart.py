@@ -74,15 +74,15 @@ def load_flowchart(path: Path, root: Path | None = None, scam_types: set[str] | 
                 found.append(Problem(name, line, f"step '{step_id}' needs text", f"步骤 '{step_id}' 缺少 text"))
                 continue
             choices = []
-            for field in ("scam_type", "next", "input", "field"):
-                scalar(raw, field, name, found, text=True)
+            for key in ("scam_type", "next", "input", "field"):
+                scalar(raw, key, name, found, text=True)
             for button in listed(raw, "buttons", name, found):
                 if not isinstance(button, dict) or not button.get("title"):
                     found.append(Problem(name, line, f"a button of '{step_id}' needs a title", "按钮缺少 title"))
                     continue
                 before = len(found)
-                for field in ("title", "next", "outcome", "say", "scam_type"):
-                    scalar(button, field, name, found, text=field != "title")
+                for key in ("title", "next", "outcome", "say", "scam_type"):
+                    scalar(button, key, name, found, text=key != "title")
                 scalar(button, "value", name, found)
                 if len(found) > before:
                     continue

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 from bot.dialogue.responses import Button, Reply, fill
 
 if TYPE_CHECKING:
-    from bot.dialogue.actions import Actions, TurnContext
+    from bot.dialogue.context import ActionKit, TurnContext
 
 PAYLOAD = re.compile(r"^/g:([a-z0-9_]+):(\d)$")
 LOST_CUE, MOVING_CUE = "money_gone", "money_moving"
 
 
 class GuidedMode:
-    def __init__(self, actions: "Actions"):
+    def __init__(self, actions: "ActionKit"):
         self.actions = actions
 
     def start(self, ctx: "TurnContext") -> None:

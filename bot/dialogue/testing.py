@@ -11,7 +11,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.dialogue.engine import SCAM_GROUP, Engine
+from bot.dialogue.brain import SCAM_GROUP
+from bot.dialogue.engine import Engine
 from bot.dialogue.policy import _slot_ok
 from bot.dialogue.stories import ActionStep, Flow, IntentStep, SlotStep, load_stories
 

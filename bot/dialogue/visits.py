@@ -18,7 +18,7 @@ from bot.dialogue.responses import Button, Reply, fill
 from bot.store import now
 
 if TYPE_CHECKING:
-    from bot.dialogue.actions import Actions, TurnContext
+    from bot.dialogue.context import ActionKit, TurnContext
 
 PAYLOAD = re.compile(r"^/v:([a-z0-9_]+):(\d)$")
 YES_NO = (("有", "1"), ("没有", "0"))
@@ -36,7 +36,7 @@ def typed_choice(text: str, titles: list[str]) -> int | None:
 
 
 class Visits:
-    def __init__(self, actions: "Actions"):
+    def __init__(self, actions: "ActionKit"):
         self.actions = actions
 
     @property

@@ -238,10 +238,9 @@ def flood(settings: Settings, workdir: Path, count: int = 500) -> dict:
         while not done.is_set():
             started = time.perf_counter()
             with sqlite3.connect(db, timeout=30) as conn:
-                rows = conn.execute("select id, risk, group_id from escalations where status = 'open'"
-                                    " order by id desc limit 2000").fetchall()
+                conn.execute("select id, risk, group_id from escalations where status = 'open'"
+                             " order by id desc limit 2000").fetchall()
             queue_ms.append((time.perf_counter() - started) * 1000)
-            del rows
             time.sleep(0.2)
 
     reader = threading.Thread(target=read_queue)

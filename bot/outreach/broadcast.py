@@ -1,4 +1,4 @@
-"""Daily warnings (每日预警) to residents who subscribed, at Telegram's broadcast pace.
+"""Daily warnings (每日预警) to residents who subscribed, through any messenger, at its broadcast pace.
 
 The day's alert comes from the staff's ``/alert`` on Telegram (the newest for that
 day), else from ``content/alerts/*.yml`` with that ``date``. Every subscriber gets it
@@ -13,28 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from datetime import date as Date
 from pathlib import Path
 
+from bot.messenger import DeliveryError, Messenger, RateLimited, Unreachable
+from bot.outreach.subscriptions import DailyAlert, Subscriptions
 from bot.problems import InvalidFiles, Problem, display_path
-from bot.store import Store, now
 from bot.yamlfile import load_yaml, scalar
 
 log = logging.getLogger(__name__)
-CHANNEL = "telegram"
-
-
-@dataclass(frozen=True)
-class DailyAlert:
-    key: str  # what deliveries are keyed by: "2026-12-01" (a file) or "2026-12-01#7" (a staff alert)
-    day: str
-    title: str
-    text: str
-    scam_type: str | None = None
-
-    def message(self, footer: str) -> str:
-        return f"【每日反诈预警】{self.title}\n{self.text.strip()}\n\n{footer}\n不想再收到，回复“退订”。"
 
 
 def load_file_alerts(directory: Path, root: Path | None = None, scam_types: set[str] | None = None,
@@ -103,9 +90,9 @@ def parse_alert_command(text: str, today: Date | None = None) -> tuple[str, str,
 class Broadcaster:
     """Sends the day's alert; used by the daily job, /broadcast and ``python -m bot broadcast``."""
 
-    def __init__(self, subscriptions: "Subscriptions", bot, content_dir: Path, footer: str,
+    def __init__(self, subscriptions: Subscriptions, messenger: Messenger, content_dir: Path, footer: str,
                  rate_per_second: float = 30.0, workers: int = 8):
-        self.subscriptions, self.bot, self.content_dir = subscriptions, bot, content_dir
+        self.subscriptions, self.messenger, self.content_dir = subscriptions, messenger, content_dir
         self.footer, self.rate, self.workers = footer, rate_per_second, workers
         self.lock = asyncio.Lock()
 
@@ -114,86 +101,22 @@ class Broadcaster:
             alert = self.subscriptions.alert_for(day, load_file_alerts(self.content_dir / "alerts", problems=[]))
             if alert is None:
                 return None
-            return await broadcast(self.bot, self.subscriptions, alert, alert.message(self.footer),
+            return await broadcast(self.messenger, self.subscriptions, alert, alert.message(self.footer),
                                    self.rate, self.workers)
 
     async def run_today(self) -> dict | None:
         return await self.run(str(Date.today()))
 
 
-class Subscriptions:
-    def __init__(self, store: Store):
-        self.store = store
-
-    def subscribe(self, channel: str, chat_id: str) -> bool:
-        """True when newly subscribed (or back after unsubscribing)."""
-        with self.store.transaction() as db:
-            rows = list(db.query("select active from subscribers where channel = ? and chat_id = ?",
-                                 [channel, str(chat_id)]))
-            if rows and rows[0]["active"]:
-                return False
-            db["subscribers"].upsert({"channel": channel, "chat_id": str(chat_id), "active": 1,
-                                      "subscribed_at": now(), "unsubscribed_at": None, "blocked_at": None},
-                                     pk=("channel", "chat_id"))
-            return True
-
-    def unsubscribe(self, channel: str, chat_id: str, blocked: bool = False) -> bool:
-        with self.store.transaction() as db:
-            cursor = db.execute(
-                f"update subscribers set active = 0, {'blocked_at' if blocked else 'unsubscribed_at'} = ?"
-                " where channel = ? and chat_id = ? and active = 1", [now(), channel, str(chat_id)])
-            return cursor.rowcount > 0
-
-    def count(self) -> int:
-        return self.store.query("select count(*) n from subscribers where active = 1")[0]["n"]
-
-    # --- alerts -----------------------------------------------------------------------------
-
-    def add_staff_alert(self, day: str, title: str, text: str, created_by: str, scam_type: str | None = None) -> DailyAlert:
-        with self.store.transaction() as db:
-            alert_id = db["alerts"].insert({"day": day, "title": title, "text": text, "scam_type": scam_type,
-                                            "source": "telegram", "created_by": created_by,
-                                            "created_at": now()}).last_pk
-        return DailyAlert(f"{day}#{alert_id}", day, title, text, scam_type)
-
-    def alert_for(self, day: str, file_alerts: list[DailyAlert]) -> DailyAlert | None:
-        rows = self.store.query("select * from alerts where day = :d order by id desc limit 1", {"d": day})
-        if rows:
-            r = rows[0]
-            return DailyAlert(f"{day}#{r['id']}", day, r["title"], r["text"], r["scam_type"])
-        return next((a for a in file_alerts if a.day == day), None)
-
-    # --- deliveries -------------------------------------------------------------------------
-
-    def recipients(self, alert: DailyAlert) -> list[str]:
-        """Active subscribers not yet reached by this alert ("failed" ones are tried again)."""
-        return [r["chat_id"] for r in self.store.query(
-            "select s.chat_id from subscribers s left join deliveries d on d.alert_key = :k and d.channel = s.channel"
-            " and d.chat_id = s.chat_id where s.channel = :c and s.active = 1"
-            " and (d.chat_id is null or d.status = 'failed')"
-            " order by s.subscribed_at, s.chat_id", {"k": alert.key, "c": CHANNEL})]
-
-    def mark(self, alert: DailyAlert, chat_id: str, status: str) -> None:
-        with self.store.transaction() as db:
-            db["deliveries"].upsert({"alert_key": alert.key, "channel": CHANNEL, "chat_id": str(chat_id),
-                                     "status": status, "at": now()}, pk=("alert_key", "channel", "chat_id"))
-
-    def tally(self, alert: DailyAlert) -> dict[str, int]:
-        return {r["status"]: r["n"] for r in self.store.query(
-            "select status, count(*) n from deliveries where alert_key = :k group by status", {"k": alert.key})}
-
-
-async def broadcast(bot, subscriptions: Subscriptions, alert: DailyAlert, text: str,
+async def broadcast(messenger: Messenger, subscriptions: Subscriptions, alert: DailyAlert, text: str,
                     rate_per_second: float = 30.0, workers: int = 8) -> dict:
-    """Send ``text`` to everyone not yet reached, at most ``rate_per_second`` messages a second."""
+    """Send ``text`` to everyone of the messenger's channel not yet reached, at most ``rate_per_second`` a second."""
     from aiolimiter import AsyncLimiter
-    from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-    from bot.channels.telegram import seconds
-
+    channel = messenger.channel
     limiter = AsyncLimiter(rate_per_second, 1.0)
     queue: asyncio.Queue = asyncio.Queue()
-    for chat_id in subscriptions.recipients(alert):
+    for chat_id in subscriptions.recipients(alert, channel):
         queue.put_nowait(chat_id)
     total = queue.qsize()
     paused_until = [0.0]
@@ -205,32 +128,28 @@ async def broadcast(bot, subscriptions: Subscriptions, alert: DailyAlert, text: 
                 chat_id = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            subscriptions.mark(alert, chat_id, "sending")
+            subscriptions.mark(alert, channel, chat_id, "sending")
             for attempt in range(5):
                 wait = paused_until[0] - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 async with limiter:
                     try:
-                        await bot.send_message(chat_id, text)
-                        subscriptions.mark(alert, chat_id, "sent")
+                        await messenger.send(chat_id, text)
+                        subscriptions.mark(alert, channel, chat_id, "sent")
                         break
-                    except RetryAfter as exc:  # Telegram asks everyone to wait
-                        paused_until[0] = time.monotonic() + seconds(exc.retry_after)
-                    except Forbidden:
-                        subscriptions.mark(alert, chat_id, "blocked")
-                        subscriptions.unsubscribe(CHANNEL, chat_id, blocked=True)
-                        break
-                    except BadRequest as exc:  # chat not found: drop the subscriber
+                    except RateLimited as exc:  # the platform asks everyone to wait
+                        paused_until[0] = time.monotonic() + exc.retry_after
+                    except Unreachable as exc:  # blocked the bot, or the chat is gone: drop the subscriber
                         log.info("dropping subscriber %s: %s", chat_id, exc)
-                        subscriptions.mark(alert, chat_id, "failed")
-                        subscriptions.unsubscribe(CHANNEL, chat_id, blocked=True)
+                        subscriptions.mark(alert, channel, chat_id, "blocked")
+                        subscriptions.unsubscribe(channel, chat_id, blocked=True)
                         break
-                    except TelegramError as exc:
+                    except DeliveryError as exc:
                         log.warning("broadcast to %s failed (%s), attempt %d", chat_id, exc, attempt + 1)
                         await asyncio.sleep(min(2 ** attempt, 10))
             else:
-                subscriptions.mark(alert, chat_id, "failed")
+                subscriptions.mark(alert, channel, chat_id, "failed")
 
     await asyncio.gather(*(worker() for _ in range(max(1, workers))))
     tally = subscriptions.tally(alert)

@@ -19,7 +19,8 @@ from bot.config import Settings
 from bot.scams import Content, load_content
 from bot.dialogue.actions import Actions
 from bot.dialogue.flowchart import load_flowchart
-from bot.dialogue.engine import COMMANDS, NO, SCAM_GROUP, YES
+from bot.dialogue.brain import SCAM_GROUP
+from bot.dialogue.engine import COMMANDS, NO, YES
 from bot.dialogue.responses import PLACEHOLDERS, load_responses, placeholders_in
 from bot.dialogue.stories import ActionStep, IntentStep, SlotStep, load_stories
 from bot.dialogue.tracker import SLOTS

@@ -14,7 +14,7 @@ import yaml
 from bot.config import Settings
 from bot.scams import load_content
 from bot.dialogue.actions import Actions
-from bot.dialogue.engine import SCAM_GROUP
+from bot.dialogue.brain import SCAM_GROUP
 from bot.dialogue.responses import PLACEHOLDERS, load_responses
 from bot.dialogue.stories import ANY, ActionStep, Flow, IntentStep, SlotStep, load_stories
 from bot.dialogue.tracker import SLOTS

@@ -22,7 +22,8 @@ from pathlib import Path
 from bot.app import build_brain
 from bot.config import PROJECT_ROOT, Settings
 from bot.staff.check import check
-from bot.dialogue.engine import Brain, Engine
+from bot.dialogue.brain import Brain
+from bot.dialogue.engine import Engine
 from bot.problems import Problem
 
 log = logging.getLogger(__name__)
