@@ -96,7 +96,7 @@ def cmd_evaluate(args) -> int:
         reports.append(evaluation.cross_validate(settings, args.cv, thresholds=thresholds))
     conversations = None
     if args.conversations:
-        from bot.dialogue import conversation_eval
+        from bot.measure import conversations as conversation_eval
 
         conversations = conversation_eval.evaluate_conversations(settings, understander, Path(args.conversations))
     if not reports and not args.teleantifraud and conversations is None:
@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", metavar="FILE",
                    help="score another system's predictions for FILE.jsonl instead (e.g. tools/rasa_predict.py)")
     p.add_argument("--conversations", metavar="FILE",
-                   help="run whole conversations (JSONL, see bot/dialogue/conversation_eval.py) through the engine")
+                   help="run whole conversations (JSONL, see bot/measure/conversations.py) through the engine")
     p.add_argument("--errors", action="store_true", help="list every misclassified case")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_evaluate)

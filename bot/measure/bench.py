@@ -334,7 +334,7 @@ def run(settings: Settings, args) -> int:
     elif getattr(args, "stream", 0):
         figures = stream(settings, args.stream)
     elif getattr(args, "conversations", False):
-        from bot.dialogue.bench import run_conversations
+        from bot.measure.conversations_bench import run_conversations
 
         figures = run_conversations(settings, args)
     else:
