@@ -1,4 +1,5 @@
-"""Run the bot as a service: web chat always, Telegram when ``TELEGRAM_BOT_TOKEN`` is set.
+"""Run the bot as a service: web chat always, Telegram when ``TELEGRAM_BOT_TOKEN`` is set, WeChat when
+``WECHAT_TOKEN`` is set (``/wechat`` on the same HTTP port).
 
 Everything shares one asyncio event loop (tornado for HTTP, python-telegram-bot for
 Telegram). Telegram runs by long polling, or by webhook when
@@ -24,6 +25,7 @@ from telegram.ext import Application
 from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, TelegramMessenger, build_application
 from bot.channels.telegram_desk import DeskBot
 from bot.channels.web import SERVER_MAX_BODY, BaseHandler, WebChannel, parse_json
+from bot.channels.wechat import WeChatChannel, WeChatConfig
 from bot.config import Settings
 from bot.outreach.broadcast import Broadcaster
 from bot.desk.outbox import Desk, DeskSettings
@@ -91,10 +93,12 @@ class Service:
         self.reloader = Reloader(engine, settings)
         self.broadcaster: Broadcaster | None = None
         self.watcher: asyncio.Task | None = None
+        self.wechat_config = WeChatConfig.from_env()
+        self.wechat: WeChatChannel | None = None
 
     def routes(self) -> list:
         """Extra HTTP routes (the Telegram webhook) besides the web chat."""
-        routes = []
+        routes = self.wechat.routes() if self.wechat else []
         if self.telegram and self.telegram_config.webhook_url:
             routes.append((WEBHOOK_PATH, WebhookHandler, {"app": self.telegram,
                                                           "secret": self.telegram_config.webhook_secret}))
@@ -127,7 +131,10 @@ class Service:
                 await self.telegram.updater.start_polling(poll_interval=0.0, timeout=10,
                                                           allowed_updates=Update.ALL_TYPES,
                                                           bootstrap_retries=-1)
-        if self.web_enabled or (self.telegram_config and self.telegram_config.webhook_url):
+        if self.wechat_config:
+            self.wechat = WeChatChannel(self.engine, self.wechat_config)
+            log.info("WeChat official account on %s (%s mode)", "/wechat", "safe" if self.wechat.crypto else "plain")
+        if self.web_enabled or self.wechat or (self.telegram_config and self.telegram_config.webhook_url):
             web = WebChannel(self.engine, reloader=self.reloader)
             app = web.application(self.routes()) if self.web_enabled else tornado.web.Application(self.routes())
             web_config = (self.settings.raw.get("channels") or {}).get("web") or {}
@@ -161,6 +168,8 @@ class Service:
             self.watcher.cancel()
         if self.server:
             self.server.stop()
+        if self.wechat:
+            await self.wechat.close()  # replies still on their way through the customer-service API
         if self.desk_bot:
             await self.desk_bot.stop()
         if self.sender:

@@ -136,6 +136,15 @@ def m006_flood_guard(db: Database) -> None:
     db["escalations"].create_index(["group_id"], if_not_exists=True)
 
 
+@migrations()
+def m007_wechat(db: Database) -> None:
+    """WeChat: each MsgId claimed once (retries, several workers), numbered choices, the shared access token."""
+    db["wechat_inbox"].create({"msg_id": str, "openid": str, "received_at": str, "status": str}, pk="msg_id",
+                              if_not_exists=True)
+    db["wechat_choices"].create({"openid": str, "payloads": str, "at": str}, pk="openid", if_not_exists=True)
+    db["kv"].create({"key": str, "value": str, "expires_at": float, "updated_at": str}, pk="key", if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 

@@ -154,10 +154,12 @@ class Engine:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    def unreadable(self, channel: str, user_id: str, kind: str) -> TurnResult:
+    def unreadable(self, channel: str, user_id: str, kind: str, name: str = "utter_unreadable") -> TurnResult:
         """A sticker, photo, voice note or file: say what we can read, keep the state."""
         understanding = Understanding(text="", normalised="")
-        reply = self.responses.render("utter_unreadable", self.actions.values(self.brain, Tracker(f"{channel}:{user_id}")))
+        if name not in self.responses.names():
+            name = "utter_unreadable"
+        reply = self.responses.render(name, self.actions.values(self.brain, Tracker(f"{channel}:{user_id}")))
         self.store.save_turn(f"{channel}:{user_id}", channel, str(user_id), self._load(f"{channel}:{user_id}").to_json(),
                              [{"direction": "in", "text": f"[{kind}]", "intent": "unreadable"},
                               {"direction": "out", "text": reply.text}])

@@ -1,0 +1,154 @@
+"""The WeChat Official Account channel end to end: signed (and encrypted) requests as WeChat sends them,
+through the real HTTP service, against a local fake of WeChat's API."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+
+from tests.fakewechat import AES_KEY, APP_ID, APP_SECRET, TOKEN, FakeWeChatAPI, WeChatUser
+from tests.harness import RunningBot
+
+URGENT = "自称公安局的人说我涉嫌洗钱，让我把存款转到安全账户，我现在在银行柜台正在转"
+
+
+@pytest.fixture()
+def wechat_api():
+    api = FakeWeChatAPI().start()
+    yield api
+    api.stop()
+
+
+def start_bot(settings, tmp_path, understander, monkeypatch, api, safe=False):
+    monkeypatch.setenv("WECHAT_TOKEN", TOKEN)
+    monkeypatch.setenv("WECHAT_APP_ID", APP_ID)
+    monkeypatch.setenv("WECHAT_APP_SECRET", APP_SECRET)
+    monkeypatch.setenv("WECHAT_API_BASE_URL", api.base_url)
+    if safe:
+        monkeypatch.setenv("WECHAT_AES_KEY", AES_KEY)
+    else:
+        monkeypatch.delenv("WECHAT_AES_KEY", raising=False)
+    bot = RunningBot(replace(settings, web_port=0), None, tmp_path / "bot.db", understander, web=True).start()
+    bot.url = f"http://127.0.0.1:{bot.service.port}"
+    return bot
+
+
+@pytest.fixture()
+def bot(settings, tmp_path, understander, monkeypatch, wechat_api):
+    running = start_bot(settings, tmp_path, understander, monkeypatch, wechat_api)
+    yield running
+    running.stop()
+
+
+def test_server_verification_echoes_only_for_a_valid_signature(bot):
+    timestamp, nonce = str(int(time.time())), "12345"
+    good = hashlib.sha1("".join(sorted([TOKEN, timestamp, nonce])).encode()).hexdigest()
+    url = f"{bot.url}/wechat?timestamp={timestamp}&nonce={nonce}&echostr=hello123"
+    with urllib.request.urlopen(f"{url}&signature={good}", timeout=10) as response:
+        assert response.read() == b"hello123"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{url}&signature={'0' * 40}", timeout=10)
+    assert refused.value.code == 403
+
+
+def test_a_fake_police_chat_is_warned_and_escalates_on_the_same_queue(bot):
+    user = WeChatUser(bot.url)
+    status, reply, _ = user.send(URGENT)
+    assert status == 200 and "110" in reply and "会尽快联系您" not in reply  # no promise the desk cannot keep
+    assert "电话" in reply  # … it asks for a phone number instead
+    rows = bot.store.query("select channel, chat_id, contact, risk from escalations")
+    assert rows and rows[0]["channel"] == "wechat" and rows[0]["chat_id"] == user.openid
+    assert rows[0]["risk"] in ("high", "urgent")
+    assert bot.store.query("select kind from outbox")[0]["kind"] == "staff_alert"
+
+
+def test_a_bad_signature_gets_403_and_is_not_processed(bot):
+    user = WeChatUser(bot.url, token="not-the-token")
+    status, _, _ = user.send(URGENT)
+    assert status == 403
+    assert bot.store.query("select count(*) n from messages")[0]["n"] == 0
+
+
+def test_a_message_retried_three_times_is_answered_once(bot):
+    user = WeChatUser(bot.url)
+    first = user.send("有人加我微信说刷单返利，先垫付三百", msg_id=424242)
+    retries = [user.send("有人加我微信说刷单返利，先垫付三百", msg_id=424242) for _ in range(3)]
+    assert first[1] and all(status == 200 and text == "" for status, text, _ in retries)
+    assert bot.store.query("select count(*) n from messages where direction = 'in'")[0]["n"] == 1
+
+
+def test_follow_up_choices_become_numbers(bot):
+    user = WeChatUser(bot.url)
+    _, reply, _ = user.send("有个自称客服的人说我的快递丢了要理赔，让我下载一个会议软件")
+    assert "回复数字：" in reply, reply
+    _, answer, _ = user.send("１")  # a full-width digit, as a phone keyboard may send it
+    assert answer and "回复数字" not in answer.split("\n")[0]
+    said = bot.store.query("select text from messages where direction = 'in' order by id")
+    assert said[-1]["text"].startswith("/"), said  # the number was read as the choice's payload
+
+
+def test_a_slow_reply_goes_out_through_the_customer_service_api(bot, wechat_api):
+    bot.service.wechat.passive_seconds = 0.0  # as if understanding took longer than WeChat waits
+    user = WeChatUser(bot.url)
+    status, passive, _ = user.send(URGENT)
+    assert status == 200 and passive == ""
+    sent = wechat_api.wait_for(lambda: wechat_api.sent())
+    assert sent and sent[0]["touser"] == user.openid and "110" in sent[0]["text"]["content"]
+
+
+def test_an_expired_token_is_refreshed_and_the_send_retried_once(bot, wechat_api):
+    bot.service.wechat.passive_seconds = 0.0
+    user = WeChatUser(bot.url)
+    user.send("你好")
+    wechat_api.wait_for(lambda: wechat_api.sent())
+    tokens_before = len(wechat_api.sent("/cgi-bin/token"))
+    wechat_api.expire_tokens()
+    user.send("反诈热线是多少")
+    # the refused call, a new token, the same call again
+    assert wechat_api.wait_for(lambda: len(wechat_api.sent()) >= 3 and len(wechat_api.sent("/cgi-bin/token")) > tokens_before)
+    assert len(wechat_api.sent("/cgi-bin/token")) == tokens_before + 1
+    assert wechat_api.sent()[-1]["text"]["content"] == wechat_api.sent()[-2]["text"]["content"]
+    token = bot.store.query("select value from kv")[0]["value"]
+    assert "ACCESS_TOKEN_" in token  # kept in the database, shared by every worker
+
+
+def test_voice_with_and_without_recognition(bot):
+    user = WeChatUser(bot.url)
+    _, heard = user.voice("自称公安的人让我把钱转到安全账户我正在转")
+    assert "110" in heard
+    _, unheard = user.voice("")
+    assert "没听清" in unheard and "打字" in unheard
+
+
+def test_subscribe_welcomes_and_unsubscribe_stops_pushes(bot):
+    user = WeChatUser(bot.url, openid="oFollower42")
+    _, welcome = user.event("subscribe")
+    assert "反诈" in welcome and "长辈模式" in welcome
+    assert bot.store.query("select active from subscribers where channel = 'wechat'")[0]["active"] == 1
+    status, nothing = user.event("unsubscribe")
+    assert status == 200 and nothing == ""
+    assert bot.store.query("select active from subscribers where channel = 'wechat'")[0]["active"] == 0
+
+
+def test_an_image_gets_a_kind_answer(bot):
+    user = WeChatUser(bot.url)
+    status, body = user.post(user.xml("image", {"PicUrl": "http://127.0.0.1/x.jpg", "MediaId": "m1"}, 99))
+    assert status == 200 and "复制" in user.reply_text(body)
+
+
+def test_safe_mode_decrypts_and_encrypts(settings, tmp_path, understander, monkeypatch, wechat_api):
+    running = start_bot(settings, tmp_path, understander, monkeypatch, wechat_api, safe=True)
+    try:
+        user = WeChatUser(running.url, safe=True)
+        status, reply, _ = user.send(URGENT)
+        assert status == 200 and "110" in reply
+        forged = WeChatUser(running.url, safe=True)
+        forged.crypto = type(user.crypto)(TOKEN, "B" * 43, APP_ID)  # the wrong key: the signature fails
+        assert forged.send(URGENT)[0] == 403
+    finally:
+        running.stop()
