@@ -26,6 +26,7 @@ from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, TelegramMesseng
 from bot.channels.telegram_desk import DeskBot
 from bot.channels.web import SERVER_MAX_BODY, BaseHandler, WebChannel, parse_json
 from bot.channels.wechat import WeChatChannel, WeChatConfig
+from bot.channels.wecom import WeComDesk
 from bot.config import Settings
 from bot.outreach.broadcast import Broadcaster
 from bot.desk.outbox import Desk, DeskSettings
@@ -95,6 +96,7 @@ class Service:
         self.watcher: asyncio.Task | None = None
         self.wechat_config = WeChatConfig.from_env()
         self.wechat: WeChatChannel | None = None
+        self.wecom: WeComDesk | None = None
 
     def routes(self) -> list:
         """Extra HTTP routes (the Telegram webhook) besides the web chat."""
@@ -131,6 +133,10 @@ class Service:
                 await self.telegram.updater.start_polling(poll_interval=0.0, timeout=10,
                                                           allowed_updates=Update.ALL_TYPES,
                                                           bootstrap_retries=-1)
+        self.wecom = WeComDesk.from_env(self.engine, Desk(self.engine.store, DeskSettings.from_settings(self.settings)))
+        if self.wecom:
+            await self.wecom.start()
+            log.info("duty-desk alerts to the WeCom group robot")
         if self.wechat_config:
             self.wechat = WeChatChannel(self.engine, self.wechat_config)
             log.info("WeChat official account on %s (%s mode)", "/wechat", "safe" if self.wechat.crypto else "plain")
@@ -168,6 +174,8 @@ class Service:
             self.watcher.cancel()
         if self.server:
             self.server.stop()
+        if self.wecom:
+            await self.wecom.stop()
         if self.wechat:
             await self.wechat.close()  # replies still on their way through the customer-service API
         if self.desk_bot:

@@ -145,6 +145,14 @@ def m007_wechat(db: Database) -> None:
     db["kv"].create({"key": str, "value": str, "expires_at": float, "updated_at": str}, pk="key", if_not_exists=True)
 
 
+@migrations()
+def m008_alert_deliveries(db: Database) -> None:
+    """Delivery of outbox alerts to targets other than Telegram's staff chat (the WeCom group robot)."""
+    db["alert_deliveries"].create({"outbox_id": int, "target": str, "attempts": int, "next_attempt_at": str,
+                                   "delivered_at": str, "last_error": str}, pk=("outbox_id", "target"),
+                                  if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 

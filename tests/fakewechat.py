@@ -183,3 +183,65 @@ class WeChatUser:
             doc = xmltodict.parse(plain)["xml"]
         assert doc["ToUserName"] == self.openid and doc["MsgType"] == "text", doc
         return doc["Content"]
+
+
+class FakeWeComRobot:
+    """A WeCom group robot's webhook: records every post; can answer an errcode (45009: over the limit)
+    while ``refusing`` is true, and enforces its 20-a-minute limit like the real one."""
+
+    def __init__(self, per_minute: int = 20):
+        self.lock = threading.Condition()
+        self.posts: list[dict] = []
+        self.accepted: list[str] = []
+        self.refusing = False
+        self.per_minute = per_minute
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webhook/send?key=test-robot-key"
+
+    def start(self) -> "FakeWeComRobot":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, predicate, timeout: float = 30.0):
+        deadline = time.time() + timeout
+        with self.lock:
+            while not predicate() and time.time() < deadline:
+                self.lock.wait(0.1)
+            return predicate()
+
+    def _handler(self):
+        robot = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                with robot.lock:
+                    robot.posts.append(body)
+                    recent = [t for t in getattr(robot, "times", []) if time.time() - t < 60]
+                    if robot.refusing or len(recent) >= robot.per_minute:
+                        answer = {"errcode": 45009, "errmsg": "api freq out of limit"}
+                    else:
+                        robot.times = recent + [time.time()]
+                        robot.accepted.append(body[body["msgtype"]]["content"])
+                        answer = {"errcode": 0, "errmsg": "ok"}
+                    robot.lock.notify_all()
+                payload = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        return Handler

@@ -123,7 +123,7 @@ class DeskBot:
             return await self.deliver_digest(row)
         if row["kind"] == "staff_flood":
             names = {k: v.name for k, v in self.engine.content.scams.items()}
-            text = flood_text(self.engine.escalations.group(row["escalation_id"]), names)
+            text = flood_text(self.engine.escalations.group(row["escalation_id"]), names, payload=row["payload"])
             if not text:
                 return None, ""
             message = await self.sender.send_message(self.desk.settings.staff_chat_id, text[:4000])

@@ -37,13 +37,15 @@ log = logging.getLogger(__name__)
 SPOOL_RETRY_SECONDS = 5.0
 # The desk's flood guard: from the FLOOD_PER_ORIGIN-th new escalation of one address within FLOOD_WINDOW_MINUTES,
 # or once more than FLOOD_PER_MINUTE new escalations with an alert of their own arrive in a minute (from many
-# addresses: a flood from one address is already grouped and not counted), new escalations join a group with
-# one alert that says so (and one more at 10, 100, 1000 members) instead of one alert each. Every escalation
-# is still recorded and listed; the first ones of every other address keep their own alert.
+# addresses: a flood from one address is already grouped and not counted), new escalations join a group.
+# A group gets at most one alert per FLOOD_ALERT_SECONDS, each naming the members that joined since the
+# previous one (and a last one for the stragglers, from the desk's follow-ups), so every escalation number
+# reaches the desk once. Every escalation is still recorded and listed; the first ones of every other
+# address keep their own alert.
 FLOOD_PER_ORIGIN = 3
 FLOOD_WINDOW_MINUTES = 10
 FLOOD_PER_MINUTE = 30
-GROUP_MILESTONES = (10, 100, 1000, 10000)
+FLOOD_ALERT_SECONDS = 60
 
 
 @dataclass
@@ -54,6 +56,22 @@ class Opened:
     @property
     def recorded(self) -> bool:
         return self.id is not None
+
+
+def queue_flood_alert(db, group_id: int, newest: int, stragglers: bool = False) -> bool:
+    """Queue the group's next alert, covering the members after the last alert's up to ``newest``, unless the
+    last alert is younger than FLOOD_ALERT_SECONDS (``stragglers``: the follow-ups' call, only if some are left)."""
+    last = list(db.query("select payload, created_at from outbox where kind = 'staff_flood' and escalation_id = :g"
+                         " order by id desc limit 1", {"g": group_id}))
+    covered = json.loads(last[0]["payload"]).get("to", group_id - 1) if last else group_id - 1
+    if newest <= covered or (last and last[0]["created_at"] > ago(seconds=FLOOD_ALERT_SECONDS)):
+        return False
+    if stragglers and not last:
+        return False
+    stamp = now()
+    db["outbox"].insert({"kind": "staff_flood", "escalation_id": group_id, "created_at": stamp, "next_attempt_at": stamp,
+                         "payload": json.dumps({"group": group_id, "from": covered + 1, "to": newest})})
+    return True
 
 
 class Escalations:
@@ -208,10 +226,7 @@ class Escalations:
                 if group_id is None:  # this escalation leads a new group
                     group_id = new_id
                     db["escalations"].update(new_id, {"group_id": new_id})
-                if size == 1 or size in GROUP_MILESTONES:
-                    db["outbox"].insert({"kind": "staff_flood", "escalation_id": group_id,
-                                         "payload": json.dumps({"group": group_id}), "created_at": stamp,
-                                         "next_attempt_at": stamp})
+                queue_flood_alert(db, group_id, new_id)
             return Opened(new_id, True)
 
     @staticmethod

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from bot.config import Settings
-from bot.desk.escalations import STATUS_ZH
+from bot.desk.escalations import STATUS_ZH, queue_flood_alert
 from bot.redact import mask
 from bot.store import Store, ago, now
 
@@ -103,21 +103,31 @@ def alert_text(row: dict, events: list[dict], scam_names: dict[str, str], kind: 
     return "\n".join(lines)
 
 
-def flood_text(members: list[dict], scam_names: dict[str, str], shown: int = 5) -> str:
-    """The one alert for a flood group: how many, from where, and the most dangerous members (redacted)."""
+def flood_text(members: list[dict], scam_names: dict[str, str], shown: int = 5, payload: str | None = None) -> str:
+    """A flood group's alert: how many, from where, the most dangerous, and the number of every member it
+    covers (those that joined since the group's previous alert: ``payload`` {"from", "to"})."""
     if not members:
         return ""
+    all_members = members
     leader = min(members, key=lambda r: r["id"])
-    ids = sorted(r["id"] for r in members)
+    span = json.loads(payload or "{}")
+    covered = [r for r in members if span.get("from", 0) <= r["id"] <= span.get("to", r["id"])]
+    if not covered:
+        return ""
+    ids = sorted(r["id"] for r in covered)
     where = (f"同一网络地址 {leader['origin']}" if leader.get("group_reason") == "origin" and leader.get("origin")
              else "一分钟内大量")
-    lines = [f"🚨 预警刷屏：{where} 共 {len(members)} 条新预警（#{ids[0]}–#{ids[-1]}），已合并为一组 G{leader['id']}。",
+    members = sorted(covered, key=lambda r: (-LEVEL_ORDER.get(r.get("risk") or "", 0), r["id"]))
+    lines = [f"🚨 预警刷屏：{where} 新增 {len(ids)} 条预警（#{ids[0]}–#{ids[-1]}），合并为一组 G{leader['id']}"
+             f"（这一组共 {len(all_members)} 条）。",
              "可能是恶意刷屏，也可能夹着真实求助：每一条都已记录在队列里，请逐条查看（/queue，/escalation 编号）。",
              "风险最高的几条："]
     for row in members[:shown]:
         lines.append(f"· #{row['id']} 风险{RISK_ZH.get(row.get('risk') or '', row.get('risk') or '')} · "
                      f"{scam_names.get(row.get('scam_type') or '', row.get('scam_type') or '不明')} · "
                      f"{mask(row.get('summary') or '')[:60]}")
+    numbers = " ".join(f"#{i}" for i in ids[:200]) + (f" 等 {len(ids)} 条" if len(ids) > 200 else "")
+    lines.append(f"全部编号：{numbers}")
     return "\n".join(lines)
 
 
@@ -211,6 +221,9 @@ class Desk:
                 db["outbox"].insert({"kind": "reminder", "escalation_id": row["id"], "payload": "{}",
                                      "created_at": stamp, "next_attempt_at": stamp})
                 queued += 1
+            for group in db.query("select group_id, max(id) newest from escalations where group_id is not null"
+                                  " and created_at >= :since group by group_id", {"since": ago(hours=24)}):
+                queued += queue_flood_alert(db, group["group_id"], group["newest"], stragglers=True)
             waiting = list(db.query("select id from reports where status = 'new' and digested_at is null"))
             recent = list(db.query("select 1 from outbox where kind = 'report_digest' and created_at > :since",
                                    {"since": ago(minutes=s.report_digest_minutes)}))
