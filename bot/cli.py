@@ -270,6 +270,31 @@ def cmd_content_check(args) -> int:
     return 0
 
 
+def cmd_wechat(args) -> int:
+    """``wechat menu``: install content/wechat_menu.yml; ``wechat broadcast``: today's warning by mass send."""
+    from bot.channels.wechat import WeChatChannel, WeChatConfig, install_menu, load_menu, mass_send
+    from bot.dialogue.engine import COMMANDS
+
+    config = WeChatConfig.from_env()
+    if config is None or not config.app_id or not config.app_secret:
+        print("请设置 WECHAT_TOKEN、WECHAT_APP_ID、WECHAT_APP_SECRET / set WECHAT_TOKEN, WECHAT_APP_ID and "
+              "WECHAT_APP_SECRET", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    if args.action == "menu":
+        menu = load_menu(settings.content_dir / "wechat_menu.yml", settings.root, set(COMMANDS))
+        if menu is None:
+            print("content/wechat_menu.yml is missing", file=sys.stderr)
+            return 1
+        channel = WeChatChannel(_engine(args), config)
+        print(json.dumps(install_menu(channel, menu), ensure_ascii=False))
+        return 0
+    engine = _engine(args)
+    result = mass_send(WeChatChannel(engine, config), engine.actions.hotline_line(), args.date)
+    print(json.dumps(result, ensure_ascii=False) if result else f"no alert for {args.date or 'today'}")
+    return 0 if result and result.get("status") != "failed" else 1
+
+
 def cmd_broadcast(args) -> int:
     import asyncio
     from datetime import date
@@ -434,6 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="the alert's day, YYYY-MM-DD (default: today)")
     p.add_argument("--rate", type=float, help="messages per second (default: config broadcast.rate_per_second)")
     p.set_defaults(func=cmd_broadcast)
+
+    p = sub.add_parser("wechat", help="the WeChat official account: install the menu, or mass-send today's warning")
+    p.add_argument("action", choices=["menu", "broadcast"])
+    p.add_argument("--date", help="with broadcast: the alert's day, YYYY-MM-DD (default: today)")
+    p.set_defaults(func=cmd_wechat)
 
     p = sub.add_parser("reports", help="residents' reports of numbers, links and accounts; --confirm/--reject")
     p.add_argument("--status", help="new, confirmed or rejected")

@@ -97,6 +97,7 @@ class Service:
         self.wechat_config = WeChatConfig.from_env()
         self.wechat: WeChatChannel | None = None
         self.wecom: WeComDesk | None = None
+        self.wechat_push: asyncio.Task | None = None
 
     def routes(self) -> list:
         """Extra HTTP routes (the Telegram webhook) besides the web chat."""
@@ -139,6 +140,8 @@ class Service:
             log.info("duty-desk alerts to the WeCom group robot")
         if self.wechat_config:
             self.wechat = WeChatChannel(self.engine, self.wechat_config)
+            if self.broadcast_config.get("enabled", True) and self.wechat_config.app_secret:
+                self.wechat_push = asyncio.create_task(self.wechat_daily())
             log.info("WeChat official account on %s (%s mode)", "/wechat", "safe" if self.wechat.crypto else "plain")
         if self.web_enabled or self.wechat or (self.telegram_config and self.telegram_config.webhook_url):
             web = WebChannel(self.engine, reloader=self.reloader)
@@ -151,6 +154,23 @@ class Service:
         if (self.settings.raw.get("reload") or {}).get("watch"):
             paths = [self.settings.nlu_dir, self.settings.stories_dir, self.settings.content_dir]
             self.watcher = asyncio.create_task(watch(self.reloader, paths))
+
+    async def wechat_daily(self) -> None:
+        """The daily warning to WeChat followers by mass send, at the configured local time."""
+        from bot.channels.wechat import mass_send
+
+        hour, minute = (int(x) for x in str(self.broadcast_config.get("time", "09:00")).split(":"))
+        while True:
+            now_local = datetime.datetime.now().astimezone()
+            due = now_local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if due <= now_local:
+                due += datetime.timedelta(days=1)
+            await asyncio.sleep((due - now_local).total_seconds())
+            try:
+                result = await asyncio.to_thread(mass_send, self.wechat, self.engine.actions.hotline_line())
+                log.info("WeChat daily warning: %s", result or "no alert for today")
+            except Exception:
+                log.exception("WeChat daily warning failed")
 
     @property
     def broadcast_config(self) -> dict:
@@ -174,6 +194,8 @@ class Service:
             self.watcher.cancel()
         if self.server:
             self.server.stop()
+        if self.wechat_push:
+            self.wechat_push.cancel()
         if self.wecom:
             await self.wecom.stop()
         if self.wechat:

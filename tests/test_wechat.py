@@ -152,3 +152,42 @@ def test_safe_mode_decrypts_and_encrypts(settings, tmp_path, understander, monke
         assert forged.send(URGENT)[0] == 403
     finally:
         running.stop()
+
+
+def test_the_menu_file_is_checked_and_installed(bot, wechat_api, tmp_path):
+    from bot.channels.wechat import install_menu, load_menu
+    from bot.config import PROJECT_ROOT
+    from bot.dialogue.engine import COMMANDS
+    from bot.problems import InvalidFiles
+
+    menu = load_menu(PROJECT_ROOT / "content" / "wechat_menu.yml", PROJECT_ROOT, set(COMMANDS))
+    assert [b["name"] for b in menu["button"]] == ["我要求助", "查号码", "更多"]
+    install_menu(bot.service.wechat, menu)
+    assert wechat_api.sent("/cgi-bin/menu/create")[-1] == menu
+    bad = tmp_path / "wechat_menu.yml"
+    bad.write_text("button:\n  - name: 一个太长太长的菜单名字\n    key: /nothing\n", encoding="utf-8")
+    with pytest.raises(InvalidFiles) as refused:
+        load_menu(bad, tmp_path, set(COMMANDS))
+    assert sorted(p.line for p in refused.value.problems) == [2, 3]
+
+
+def test_a_menu_click_and_todays_warning(bot):
+    from datetime import date
+
+    bot.engine.subscriptions.add_staff_alert(str(date.today()), "警惕冒充客服", "自称客服让您退款、共享屏幕的，都是骗子。", "officer")
+    user = WeChatUser(bot.url)
+    _, reply = user.event("CLICK", "/today")
+    assert "警惕冒充客服" in reply and "96110" in reply
+
+
+def test_the_daily_warning_is_mass_sent_once(bot, wechat_api):
+    from datetime import date
+
+    from bot.channels.wechat import mass_send
+
+    bot.engine.subscriptions.add_staff_alert(str(date.today()), "警惕刷单", "先垫付再返利的刷单都是诈骗。", "officer")
+    first = mass_send(bot.service.wechat, "反诈咨询 96110")
+    again = mass_send(bot.service.wechat, "反诈咨询 96110")
+    sent = wechat_api.sent("/cgi-bin/message/mass/sendall")
+    assert first["status"] == "sent" and again["status"] == "already sent" and len(sent) == 1
+    assert sent[0]["filter"]["is_to_all"] is True and "警惕刷单" in sent[0]["text"]["content"]

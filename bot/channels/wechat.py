@@ -385,3 +385,87 @@ class WeChatChannel:
     async def close(self) -> None:
         if self.pending:
             await asyncio.gather(*self.pending, return_exceptions=True)
+
+
+# --- the menu and the daily warning ---------------------------------------------------------------
+
+MENU_LIMITS = {"top": (3, 4), "sub": (5, 8)}  # (items, characters of a name)
+
+
+def load_menu(path, root=None, commands: set[str] | None = None, problems: list | None = None) -> dict | None:
+    """``content/wechat_menu.yml`` as WeChat's menu JSON (click buttons whose key is a bot command)."""
+    from bot.problems import InvalidFiles, Problem, display_path
+    from bot.yamlfile import listed, read_yaml, scalar
+
+    if not path.exists():
+        return None
+    name = display_path(path, root)
+    found: list[Problem] = []
+    doc = read_yaml(path, found, root)
+    buttons = []
+
+    def button(item, level: str) -> dict | None:
+        if not isinstance(item, dict):
+            found.append(Problem(name, getattr(item, "line", 1) or 1, "each menu item needs name and key (or sub_button)",
+                                 "每个菜单都要写 name 和 key（或 sub_button）"))
+            return None
+        title = scalar(item, "name", name, found, default="", text=True)
+        longest = MENU_LIMITS[level][1]
+        if not title or len(title) > longest:
+            found.append(Problem(name, item.line_of("name"), f"menu name “{title}” must be 1 to {longest} characters",
+                                 f"菜单“{title}”应为 1 到 {longest} 个字"))
+        subs = listed(item, "sub_button", name, found)
+        if subs and level == "top":
+            if len(subs) > MENU_LIMITS["sub"][0]:
+                found.append(Problem(name, item.line_of("sub_button"), "at most 5 sub-menus", "子菜单最多 5 个"))
+            children = [b for b in (button(s, "sub") for s in subs) if b]
+            return {"name": title, "sub_button": children}
+        key = scalar(item, "key", name, found, default="", text=True)
+        if commands is not None and key not in commands:
+            found.append(Problem(name, item.line_of("key") if "key" in item else item.line,
+                                 f"key “{key}” is not a bot command — use one of {', '.join(sorted(commands))}",
+                                 f"key“{key}”不是机器人的命令"))
+        return {"type": "click", "name": title, "key": key}
+
+    items = listed(doc, "button", name, found) if isinstance(doc, dict) else []
+    if doc is not None and not items:
+        found.append(Problem(name, 1, "expected a 'button:' list", "应包含 button 列表"))
+    if len(items) > MENU_LIMITS["top"][0]:
+        found.append(Problem(name, doc.line_of("button"), "at most 3 top-level menus", "主菜单最多 3 个"))
+    buttons = [b for b in (button(item, "top") for item in items) if b]
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise InvalidFiles(found)
+    return {"button": buttons}
+
+
+def install_menu(channel: "WeChatChannel", menu: dict) -> dict:
+    return channel.client.call(channel.client.menu.create, menu)
+
+
+def mass_send(channel: "WeChatChannel", footer: str, day: str | None = None) -> dict | None:
+    """The day's warning to every follower, once (the official account's mass send: a 订阅号 may send one a day,
+    a 服务号 four a month). Recorded in ``deliveries`` as chat ``*`` so a second run the same day sends nothing."""
+    from datetime import date
+
+    from bot.outreach.broadcast import load_file_alerts
+
+    subscriptions = channel.engine.subscriptions
+    day = day or str(date.today())
+    alert = subscriptions.alert_for(day, load_file_alerts(channel.engine.settings.content_dir / "alerts", problems=[]))
+    if alert is None:
+        return None
+    done = channel.engine.store.query("select status from deliveries where alert_key = :k and channel = :c"
+                                      " and chat_id = '*'", {"k": alert.key, "c": CHANNEL})
+    if done and done[0]["status"] == "sent":
+        return {"alert": alert.key, "status": "already sent"}
+    subscriptions.mark(alert, CHANNEL, "*", "sending")
+    try:
+        result = channel.client.call(channel.client.message.send_mass_text, None, alert.message(footer)[:600],
+                                     is_to_all=True)
+    except WeChatClientException as exc:
+        subscriptions.mark(alert, CHANNEL, "*", "failed")
+        return {"alert": alert.key, "status": "failed", "error": f"{exc.errcode}: {exc.errmsg}"}
+    subscriptions.mark(alert, CHANNEL, "*", "sent")
+    return {"alert": alert.key, "status": "sent", "msg_id": result.get("msg_id")}

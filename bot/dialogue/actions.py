@@ -47,6 +47,8 @@ SHORT_FOLLOW_UP = 16
 # Not WeChat yet: the desk has no way to answer through the customer-service API, so a call is promised there
 # only once the resident gives a phone number.
 REACHABLE_CHANNELS = {"telegram"}
+# Channels the daily warning is pushed to (Telegram one by one, WeChat by the official account's mass send).
+PUSH_CHANNELS = {"telegram", "wechat"}
 UNQUOTED = {"stopped", "not_yet", "elderly", "past_story", "ongoing", "verified"}
 LOST_CUES = {"money_gone", "money_gone_just_now"}
 
@@ -84,7 +86,7 @@ class Actions:
                       "action_default_fallback", "action_subscribe", "action_unsubscribe", "action_quiz",
                       "action_quiz_answer", "action_case", "action_guided", "action_guided_answer", "action_visit",
                       "action_visit_answer", "action_cancel", "action_check", "action_report", "action_next_steps",
-                      "action_contact_saved")
+                      "action_contact_saved", "action_today")
 
     def __init__(self, engine: Host):
         self.engine = engine
@@ -94,7 +96,7 @@ class Actions:
             self.warn, self.explain, self.clarify, self.escalate, self.answer, self.fallback,
             self.subscribe, self.unsubscribe, self.quiz, self.quiz_answer, self.case,
             self.guided.start, self.guided.answer, self.visits.start, self.visits.answer, self.visits.cancel,
-            self.check, self.report, self.next_steps, self.contact_saved)))
+            self.check, self.report, self.next_steps, self.contact_saved, self.today)))
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -334,10 +336,22 @@ class Actions:
     # --- outreach: subscriptions, quiz, case of the week ------------------------------------
 
     def subscribe(self, ctx: TurnContext) -> None:
-        if ctx.channel != "telegram":
+        if ctx.channel not in PUSH_CHANNELS:
             return self.utter("utter_subscribe_telegram_only", ctx)
         new = self.engine.subscriptions.subscribe(ctx.channel, ctx.user_id)
         self.utter("utter_subscribed" if new else "utter_already_subscribed", ctx)
+
+    def today(self, ctx: TurnContext) -> None:
+        """今日预警: the day's warning, as the push sends it (the WeChat menu's button, /today)."""
+        from datetime import date
+
+        from bot.outreach.broadcast import load_file_alerts
+
+        alert = self.engine.subscriptions.alert_for(
+            str(date.today()), load_file_alerts(self.engine.settings.content_dir / "alerts", problems=[]))
+        if alert is None:
+            return self.utter("utter_no_alert_today", ctx)
+        ctx.replies.append(Reply(alert.message(self.hotline_line(ctx.brain, ctx.tracker)), kind="action_today"))
 
     def unsubscribe(self, ctx: TurnContext) -> None:
         self.engine.subscriptions.unsubscribe(ctx.channel, ctx.user_id)

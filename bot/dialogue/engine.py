@@ -48,12 +48,13 @@ ANSWER_CUES = {"transferred": "money_gone", "paid_fee": "money_gone", "still_on_
                "gave_card": "card_handover", "downloaded_app": "download_app"}
 COMMANDS = {"/start": "greet", "/help": "bot_help", "/hotline": "ask_hotline", "/report": "report_number",
             "/check": "check_number", "/subscribe": "subscribe", "/unsubscribe": "unsubscribe",
-            "/quiz": "quiz", "/case": "case", "/elder": "elder", "/visit": "visit", "/cancel": "cancel"}
+            "/quiz": "quiz", "/case": "case", "/elder": "elder", "/visit": "visit", "/cancel": "cancel",
+            "/today": "today_alert"}
 # Commands and buttons that run one action directly, whatever the stories say.
 DIRECT_ACTIONS = {"quiz": "action_quiz", "case": "action_case", "quiz_answer": "action_quiz_answer",
                   "elder": "action_guided", "guided_answer": "action_guided_answer", "visit": "action_visit",
                   "visit_answer": "action_visit_answer", "cancel": "action_cancel",
-                  "check_submit": "action_check", "report_submit": "action_report"}
+                  "check_submit": "action_check", "report_submit": "action_report", "today_alert": "action_today"}
 BUTTON_INTENTS = ((re.compile(r"^/g:[a-z0-9_]+:\d$"), "guided_answer"), (re.compile(r"^/v:[a-z0-9_]+:\d$"), "visit_answer"))
 PAYLOAD = re.compile(r"^/([a-z][a-z0-9_]*)$")
 ANY_PAYLOAD = re.compile(r"^/[a-z][a-z0-9_]*(:[a-z0-9_]+)*(\s|$)")

@@ -221,6 +221,9 @@ def check(settings: Settings) -> list[Problem]:
     load_quiz(settings.content_dir / "quiz.yml", settings.root, declared, problems)
     load_file_alerts(settings.content_dir / "alerts", settings.root, declared, problems)
     load_official(settings.content_dir / "official.yml", settings.root, problems)
+    from bot.channels.wechat import load_menu
+
+    load_menu(settings.content_dir / "wechat_menu.yml", settings.root, set(COMMANDS), problems)
     for flow in ("guided.yml", "visit.yml"):
         load_flowchart(settings.content_dir / flow, settings.root, declared, problems)
     return sorted(problems, key=lambda p: (p.file, p.line))
