@@ -191,3 +191,12 @@ def test_the_daily_warning_is_mass_sent_once(bot, wechat_api):
     sent = wechat_api.sent("/cgi-bin/message/mass/sendall")
     assert first["status"] == "sent" and again["status"] == "already sent" and len(sent) == 1
     assert sent[0]["filter"]["is_to_all"] is True and "警惕刷单" in sent[0]["text"]["content"]
+
+
+def test_malformed_bodies_with_a_valid_signature_get_a_defined_answer(bot):
+    user = WeChatUser(bot.url)
+    assert user.post("<xml><not closed")[0] == 400
+    assert user.post("\x00\x01 binary")[0] == 400
+    status, body = user.post(user.xml("text", {"Content": ""}, 777))  # an empty text message
+    assert status == 200 and (body == "success" or user.reply_text(body))
+    assert user.post("<xml>" + "x" * 70_000 + "</xml>")[0] == 413
