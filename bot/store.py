@@ -147,10 +147,15 @@ def m007_wechat(db: Database) -> None:
 
 @migrations()
 def m008_alert_deliveries(db: Database) -> None:
-    """Delivery of outbox alerts to targets other than Telegram's staff chat (the WeCom group robot)."""
+    """Each outbox row's delivery per target (Telegram's staff chat, the WeCom robot …). What Telegram had
+    already delivered or tried, kept in ``outbox`` until now, is carried over, so nothing is sent twice."""
     db["alert_deliveries"].create({"outbox_id": int, "target": str, "attempts": int, "next_attempt_at": str,
-                                   "delivered_at": str, "last_error": str}, pk=("outbox_id", "target"),
-                                  if_not_exists=True)
+                                   "delivered_at": str, "last_error": str, "message_id": int, "chat_id": str},
+                                  pk=("outbox_id", "target"), if_not_exists=True)
+    db["alert_deliveries"].create_index(["target", "delivered_at"], if_not_exists=True)
+    db.execute("insert or ignore into alert_deliveries (outbox_id, target, attempts, next_attempt_at, delivered_at,"
+               " last_error, message_id, chat_id) select id, 'telegram', attempts, next_attempt_at, delivered_at,"
+               " last_error, message_id, chat_id from outbox where delivered_at is not null or attempts > 0")
 
 
 class Store:

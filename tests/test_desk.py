@@ -81,7 +81,8 @@ def test_a_failing_staff_chat_keeps_the_alert_queued_even_across_a_restart(setti
     started = time.monotonic()
     fake.wait_for(lambda: fake.sent(RESIDENT))  # the resident is answered although the desk is down
     assert time.monotonic() - started < 10
-    fake.wait_for(lambda: first.store.query("select attempts from outbox")[0]["attempts"] >= 1)
+    fake.wait_for(lambda: (first.store.query("select attempts from alert_deliveries where target = 'telegram'")
+                           or [{"attempts": 0}])[0]["attempts"] >= 1)
     first.stop()
     fake.fail_chat(STAFF_CHAT, status=429, retry_after=1)
     second = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
@@ -92,7 +93,7 @@ def test_a_failing_staff_chat_keeps_the_alert_queued_even_across_a_restart(setti
         fake.wait_for(lambda: staff_alerts(fake), timeout=40)
         time.sleep(3)
         assert len(staff_alerts(fake)) == 1
-        assert second.store.query("select delivered_at from outbox")[0]["delivered_at"]
+        assert second.store.query("select delivered_at from alert_deliveries where target = 'telegram'")[0]["delivered_at"]
     finally:
         second.stop()
 
@@ -139,7 +140,8 @@ def test_sigkill_between_the_record_and_the_alert_loses_nothing(fake, tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
     assert len(staff_alerts(fake)) == 1
-    rows = sqlite3.connect(db).execute("select count(*), count(delivered_at) from outbox").fetchone()
+    rows = sqlite3.connect(db).execute("select count(*), count(d.delivered_at) from outbox o left join alert_deliveries d"
+                                       " on d.outbox_id = o.id and d.target = 'telegram'").fetchone()
     assert rows == (1, 1)
 
 
@@ -213,3 +215,24 @@ def test_dashboard_serves_the_canned_queries(run_bot, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_alerts_telegram_delivered_before_the_upgrade_are_not_sent_again(tmp_path):
+    """Delivery bookkeeping moved from ``outbox`` to ``alert_deliveries`` (per target): the migration carries over
+    what an existing database had already delivered or tried."""
+    db = tmp_path / "bot.db"
+    store = Store(db)
+    with store.transaction() as conn:
+        conn.execute("drop table alert_deliveries")
+        conn.execute("delete from _sqlite_migrations where name = 'm008_alert_deliveries'")
+        conn["outbox"].insert_all([
+            {"kind": "staff_alert", "escalation_id": 1, "payload": "{}", "created_at": ago(minutes=5),
+             "attempts": 1, "delivered_at": ago(minutes=5), "message_id": 77, "chat_id": "-100"},
+            {"kind": "staff_alert", "escalation_id": 2, "payload": "{}", "created_at": ago(minutes=1),
+             "attempts": 3, "next_attempt_at": ago(minutes=-5), "last_error": "HTTP 500"},
+            {"kind": "staff_alert", "escalation_id": 3, "payload": "{}", "created_at": ago(minutes=1), "attempts": 0}])
+    store.close()
+    desk = Desk(Store(db), DeskSettings())
+    assert [r["escalation_id"] for r in desk.due("telegram")] == [3]  # #1 delivered, #2 waits for its retry
+    assert [r["escalation_id"] for r in desk.due("wecom")] == [1, 2, 3]  # a new target starts from scratch
+    assert desk.alert_messages(1) == [{"chat_id": "-100", "message_id": 77}]

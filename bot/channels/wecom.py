@@ -17,7 +17,6 @@ import logging
 import os
 import time
 from collections import deque
-from datetime import datetime, timedelta, timezone
 
 import httpx
 
@@ -25,13 +24,11 @@ from bot.desk.escalations import STATUS_ZH
 from bot.desk.outbox import RISK_ZH, STAFF_KINDS, Desk, alert_text, digest_text, flood_text
 from bot.dialogue.engine import Engine
 from bot.redact import loggable, mask
-from bot.store import now
 
 log = logging.getLogger(__name__)
 TARGET = "wecom"
 PER_MINUTE = 20  # WeCom's limit per group robot
 MAX_BYTES = 4000  # a markdown message's content is at most 4,096 bytes
-RETRY_MAX_SECONDS = 300
 FOLLOW_UP_SECONDS = 30  # how often re-alerts, reminders and a flood group's last alert are looked for
 
 
@@ -89,31 +86,18 @@ class WeComDesk:
                 pass
             self.wake.clear()
 
-    # --- the outbox, as this target sees it -------------------------------------------------
+    # --- the outbox, as this target sees it (bookkeeping in the desk, per target) -----------------
 
     def due(self, limit: int = 200) -> list[dict]:
-        kinds = ",".join(f"'{k}'" for k in STAFF_KINDS)
-        return self.engine.store.query(
-            f"select o.* from outbox o left join alert_deliveries d on d.outbox_id = o.id and d.target = :t"
-            f" where o.kind in ({kinds}) and d.delivered_at is null"
-            f" and (d.next_attempt_at is null or d.next_attempt_at <= :now) order by o.id limit :n",
-            {"t": TARGET, "now": now(), "n": limit})
+        return self.desk.due(TARGET, limit, kinds=STAFF_KINDS)
 
     def _mark(self, rows: list[dict], error: str | None) -> float:
         delay = 0.0
-        with self.engine.store.transaction() as db:
-            for row in rows:
-                old = list(db.query("select attempts from alert_deliveries where outbox_id = ? and target = ?",
-                                    [row["id"], TARGET]))
-                attempts = (old[0]["attempts"] if old else 0) + 1
-                record = {"outbox_id": row["id"], "target": TARGET, "attempts": attempts}
-                if error is None:
-                    record.update(delivered_at=now(), last_error=None)
-                else:
-                    delay = min(2 ** attempts, RETRY_MAX_SECONDS)
-                    when = datetime.now(timezone.utc) + timedelta(seconds=delay)
-                    record.update(next_attempt_at=when.strftime("%Y-%m-%d %H:%M:%S"), last_error=error[:300])
-                db["alert_deliveries"].upsert(record, pk=("outbox_id", "target"))
+        for row in rows:
+            if error is None:
+                self.desk.delivered(row["id"], None, "", TARGET)
+            else:
+                delay = self.desk.failed(row, error, target=TARGET)
         return delay
 
     # --- texts --------------------------------------------------------------------------------

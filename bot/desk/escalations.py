@@ -203,7 +203,7 @@ class Escalations:
                                                 "action": "updated", "status": row["status"], "note": ""})
                 waiting = list(db.query(  # a chat sending danger after danger gets one update a minute, not one each
                     "select 1 from outbox where escalation_id = :id and kind = 'staff_update'"
-                    " and (delivered_at is null or created_at >= :since) limit 1",
+                    " and created_at >= :since limit 1",
                     {"id": row["id"], "since": ago(minutes=1)}))
                 if not waiting and not row.get("group_id"):
                     db["outbox"].insert({"kind": "staff_update", "escalation_id": row["id"], "payload": "{}",

@@ -2,9 +2,11 @@
 which alerts are due, and which follow-ups the queue needs.
 
 Alerts live in the ``outbox`` table, written in the same transaction as their
-escalation. A sender (Telegram, in ``bot.channels.telegram_desk``) delivers due
-rows and marks them delivered; a failed delivery is retried with exponential
-backoff, across restarts, until it succeeds. Follow-ups are computed from the
+escalation. Each target (Telegram's staff chat in ``bot.channels.telegram_desk``,
+the WeCom group robot in ``bot.channels.wecom``) asks ``Desk.due(target)`` for what
+it has not delivered yet and records ``delivered`` or ``failed`` per row in
+``alert_deliveries``: a failed delivery is retried with exponential backoff, across
+restarts, until it succeeds, and one target failing never holds up another. Follow-ups are computed from the
 database (not from in-memory timers), so a restart loses none of them.
 """
 
@@ -168,36 +170,52 @@ class Desk:
                                   {"id": escalation_id})
         return (rows[0] if rows else None), events
 
-    def due(self, limit: int = 20) -> list[dict]:
-        """Undelivered outbox rows whose next attempt is due, oldest first."""
+    # Every target (Telegram's staff chat, the WeCom robot …) reads the same outbox and keeps its own delivery
+    # record per row in ``alert_deliveries``: one target failing never holds up another.
+
+    def due(self, target: str = "telegram", limit: int = 20, kinds: tuple[str, ...] | None = None) -> list[dict]:
+        """Outbox rows not yet delivered to ``target`` whose next attempt is due, oldest first (with the
+        target's ``attempts``)."""
+        only = f" and o.kind in ({','.join(repr(k) for k in kinds)})" if kinds else ""
         return self.store.query(
-            "select * from outbox where delivered_at is null and (next_attempt_at is null or next_attempt_at <= :now)"
-            " order by id limit :n", {"now": now(), "n": limit})
+            "select o.id, o.kind, o.escalation_id, o.chat_id, o.payload, o.created_at, coalesce(d.attempts, 0) attempts"
+            " from outbox o left join alert_deliveries d on d.outbox_id = o.id and d.target = :t"
+            f" where d.delivered_at is null and (d.next_attempt_at is null or d.next_attempt_at <= :now){only}"
+            " order by o.id limit :n", {"t": target, "now": now(), "n": limit})
 
-    def pending(self) -> int:
-        return self.store.query("select count(*) n from outbox where delivered_at is null")[0]["n"]
+    def pending(self, target: str = "telegram") -> int:
+        return self.store.query(
+            "select count(*) n from outbox o left join alert_deliveries d on d.outbox_id = o.id and d.target = :t"
+            " where d.delivered_at is null", {"t": target})[0]["n"]
 
-    def delivered(self, outbox_id: int, message_id: int | None, chat_id: str) -> None:
+    def delivered(self, outbox_id: int, message_id: int | None, chat_id: str, target: str = "telegram") -> None:
         with self.store.transaction() as db:
-            db["outbox"].update(outbox_id, {"delivered_at": now(), "message_id": message_id, "chat_id": chat_id,
-                                            "last_error": None})
+            db.execute("insert into alert_deliveries (outbox_id, target, attempts, delivered_at, message_id, chat_id)"
+                       " values (?, ?, 1, ?, ?, ?) on conflict(outbox_id, target) do update set"
+                       " delivered_at = excluded.delivered_at, message_id = excluded.message_id,"
+                       " chat_id = excluded.chat_id, last_error = null",
+                       [outbox_id, target, now(), message_id, chat_id])
 
-    def failed(self, row: dict, error: str, retry_after: float | None = None) -> float:
-        """Record a failed delivery; returns the seconds until the next attempt."""
+    def failed(self, row: dict, error: str, retry_after: float | None = None, target: str = "telegram") -> float:
+        """Record a failed delivery to ``target``; returns the seconds until the next attempt."""
         attempts = (row.get("attempts") or 0) + 1
         delay = retry_after if retry_after else min(2 ** attempts, self.settings.retry_max_seconds)
         when = datetime.now(timezone.utc).timestamp() + delay
         stamp = datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
         with self.store.transaction() as db:
-            db["outbox"].update(row["id"], {"attempts": attempts, "next_attempt_at": stamp,
-                                            "last_error": error[:300]})
+            db.execute("insert into alert_deliveries (outbox_id, target, attempts, next_attempt_at, last_error)"
+                       " values (?, ?, ?, ?, ?) on conflict(outbox_id, target) do update set"
+                       " attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at,"
+                       " last_error = excluded.last_error", [row["id"], target, attempts, stamp, error[:300]])
         return delay
 
-    def alert_messages(self, escalation_id: int) -> list[dict]:
-        """Delivered staff messages of an escalation (to edit when its status changes)."""
+    def alert_messages(self, escalation_id: int, target: str = "telegram") -> list[dict]:
+        """Delivered staff messages of an escalation on ``target`` (to edit when its status changes)."""
         return self.store.query(
-            "select chat_id, message_id from outbox where escalation_id = :id and delivered_at is not null"
-            " and message_id is not null and kind in ('staff_alert', 'realert', 'reminder')", {"id": escalation_id})
+            "select d.chat_id, d.message_id from outbox o join alert_deliveries d on d.outbox_id = o.id"
+            " where o.escalation_id = :id and d.target = :t and d.delivered_at is not null"
+            " and d.message_id is not null and o.kind in ('staff_alert', 'realert', 'reminder')",
+            {"id": escalation_id, "t": target})
 
     def schedule_follow_ups(self) -> int:
         """Queue re-alerts, reminders and (optionally) check-ins that are due; returns how many."""
