@@ -22,6 +22,19 @@ BOT = {"id": 777000111, "is_bot": True, "first_name": "反诈助手", "username"
        "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A client that hung up (the bot shutting down mid-call) is not an error worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeTelegram:
     def __init__(self, token: str = "123456:TEST-TOKEN"):
         self.token = token
@@ -35,8 +48,7 @@ class FakeTelegram:
         self.blocked_chats: set[str] = set()  # these users blocked the bot: 403 Forbidden
         self.delays: dict[str, list[float]] = {}  # method -> seconds to stall the next calls (time-outs)
         self.down = False  # every request fails with 500 while True
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     # --- lifecycle ---------------------------------------------------------------------------

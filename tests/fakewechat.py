@@ -17,11 +17,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import xmltodict
 from wechatpy.crypto import WeChatCrypto
+
+from tests.fakebot import QuietServer
 
 TOKEN, APP_ID, APP_SECRET = "wx-test-token", "wx1234567890abcdef", "app-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat's console shows it
@@ -35,8 +37,7 @@ class FakeWeChatAPI:
         self.delays: dict[str, float] = {}
         self.tokens = itertools.count(1)
         self.valid_tokens: set[str] = set()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
@@ -195,8 +196,7 @@ class FakeWeComRobot:
         self.accepted: list[str] = []
         self.refusing = False
         self.per_minute = per_minute
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
