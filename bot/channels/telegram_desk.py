@@ -19,6 +19,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.channels.telegram import seconds, send_text
+from bot.desk.loop import DeliveryLoop
 from bot.desk.outbox import BUTTONS, STAFF_KINDS, Desk, alert_text, digest_text, flood_text, queue_lines
 from bot.dialogue.engine import Engine
 from bot.desk.escalations import STATUS_ZH, STATUSES, UNRESOLVED
@@ -33,14 +34,13 @@ def status_buttons(escalation_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([buttons[i:i + 3] for i in range(0, len(buttons), 3)])
 
 
-class DeskBot:
+class DeskBot(DeliveryLoop):
     def __init__(self, engine: Engine, desk: Desk, reloader=None, broadcaster=None):
+        super().__init__()
         self.engine = engine
         self.desk = desk
         self.reloader = reloader
         self.broadcaster = broadcaster
-        self.wake = asyncio.Event()
-        self.task: asyncio.Task | None = None
         self.sender: Bot | None = None
         self._warned_no_chat = False
 
@@ -61,33 +61,14 @@ class DeskBot:
 
     async def start(self, app: Application, sender: Bot) -> None:
         self.sender = sender
-        loop = asyncio.get_running_loop()
-        self.engine.escalations.listeners.append(lambda _id: loop.call_soon_threadsafe(self.wake.set))
         if app.job_queue:
             app.job_queue.run_repeating(self.follow_up_job, interval=30, first=1)
-        self.task = asyncio.create_task(self.deliver_forever())
+        self.start_loop(self.engine.escalations)
 
     async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+        await self.stop_loop()
 
     # --- delivery ---------------------------------------------------------------------------
-
-    async def deliver_forever(self) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except Exception:  # never let the loop die: alerts must keep going out
-                log.exception("alert delivery loop error")
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=2.0)
-            except asyncio.TimeoutError:
-                pass
-            self.wake.clear()
 
     async def deliver_due(self) -> int:
         sent = 0

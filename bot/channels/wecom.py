@@ -21,6 +21,7 @@ from collections import deque
 import httpx
 
 from bot.desk.escalations import STATUS_ZH
+from bot.desk.loop import DeliveryLoop
 from bot.desk.outbox import RISK_ZH, STAFF_KINDS, Desk, alert_text, digest_text, flood_text
 from bot.dialogue.engine import Engine
 from bot.redact import loggable, mask
@@ -37,16 +38,15 @@ def how_to_act(escalation_id: int) -> str:
             f"之后 --set contacted / dissuaded / lost / unreachable / closed --note \"情况\"")
 
 
-class WeComDesk:
+class WeComDesk(DeliveryLoop):
     """Delivers due staff alerts to one WeCom group robot."""
 
     def __init__(self, engine: Engine, desk: Desk, webhook_url: str, per_minute: int = PER_MINUTE,
                  timeout: float = 10.0):
+        super().__init__()
         self.engine, self.desk, self.url = engine, desk, webhook_url
         self.per_minute, self.timeout = per_minute, timeout
         self.sent_at: deque[float] = deque()
-        self.wake = asyncio.Event()
-        self.task: asyncio.Task | None = None
         self.client: httpx.AsyncClient | None = None
         self.last_follow_up = 0.0
 
@@ -56,35 +56,13 @@ class WeComDesk:
         return cls(engine, desk, url) if url else None
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.engine.escalations.listeners.append(lambda _id: loop.call_soon_threadsafe(self.wake.set))
         self.client = httpx.AsyncClient(timeout=self.timeout)
-        self.task = asyncio.create_task(self.deliver_forever())
+        self.start_loop(self.engine.escalations)
 
     async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            try:
-                await self.task
-            except asyncio.CancelledError:
-                pass
+        await self.stop_loop()
         if self.client:
             await self.client.aclose()
-
-    async def deliver_forever(self) -> None:
-        while True:
-            try:
-                if time.monotonic() - self.last_follow_up > FOLLOW_UP_SECONDS:  # re-alerts and reminders, from the database
-                    self.last_follow_up = time.monotonic()
-                    await asyncio.to_thread(self.desk.schedule_follow_ups)
-                await self.deliver_due()
-            except Exception:  # never let the loop die: alerts must keep going out
-                log.exception("WeCom alert loop error")
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=2.0)
-            except asyncio.TimeoutError:
-                pass
-            self.wake.clear()
 
     # --- the outbox, as this target sees it (bookkeeping in the desk, per target) -----------------
 
@@ -187,6 +165,9 @@ class WeComDesk:
         return max(0.0, self.sent_at[-1] + interval - time.monotonic())
 
     async def deliver_due(self) -> int:
+        if time.monotonic() - self.last_follow_up > FOLLOW_UP_SECONDS:  # re-alerts and reminders, from the database
+            self.last_follow_up = time.monotonic()
+            await asyncio.to_thread(self.desk.schedule_follow_ups)
         if self.pace() > 0:
             return 0  # woken again within the interval: what is due waits and is merged
         rows = await asyncio.to_thread(self.due)
