@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 from bot.config import PROJECT_ROOT, Settings
+from bot.measure.memory import peak_rss_mb, rss_mb
 
 
 def _messages(settings: Settings, count: int) -> list[str]:
@@ -34,18 +34,6 @@ def _messages(settings: Settings, count: int) -> list[str]:
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak resident memory (VmHWM; ru_maxrss would include a parent's)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _load_in_fresh_process(settings: Settings) -> dict:
@@ -111,7 +99,7 @@ def measure(settings: Settings, count: int) -> dict:
         "jieba_only_messages_per_s": round(count / jieba_s, 1),
         "cost_vs_bare_jieba_batched": round(batch_s / jieba_s, 2),
         **{f"part_ms_{name}": value for name, value in parts.items()},
-        "peak_rss_mb_bench_incl_training": round(_peak_rss_mb(), 1),
+        "peak_rss_mb_bench_incl_training": round(peak_rss_mb(), 1),
     }
 
 
@@ -138,10 +126,6 @@ def stream(settings: Settings, count: int) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "bot", "classify"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 
-    def rss() -> float:
-        with open(f"/proc/{proc.pid}/status") as status:
-            return next(int(l.split()[1]) for l in status if l.startswith("VmRSS")) / 1024
-
     import threading
 
     answered = [0]
@@ -161,7 +145,7 @@ def stream(settings: Settings, count: int) -> dict:
             proc.stdin.flush()
             while answered[0] < index - 5000:
                 time.sleep(0.01)
-            samples.append(round(rss(), 1))
+            samples.append(round(rss_mb(proc.pid), 1))
     proc.stdin.close()
     reader.join()
     proc.wait()
@@ -291,27 +275,19 @@ def reloads(settings: Settings, count: int) -> dict:
 
     engine = build_engine(settings, Store(":memory:"))
     reloader = Reloader(engine, settings, heldout=settings.root / "no-heldout-during-bench.jsonl")
-    figures = {"rss_mb_before": round(_rss_mb(), 1)}
+    figures = {"rss_mb_before": round(rss_mb(), 1)}
     for index in range(count):
         report = reloader.reload()
         if not report.ok:
             raise RuntimeError(report.text())
         engine.handle("bench", "reloads", "自称公安的人让我把钱转到安全账户")
         if index == 0:
-            figures["rss_mb_after_1"] = round(_rss_mb(), 1)
+            figures["rss_mb_after_1"] = round(rss_mb(), 1)
             figures["reload_s_first"] = round(report.seconds, 2)
-    figures[f"rss_mb_after_{count}"] = round(_rss_mb(), 1)
+    figures[f"rss_mb_after_{count}"] = round(rss_mb(), 1)
     figures["growth_pct"] = round(100 * (figures[f"rss_mb_after_{count}"] / figures["rss_mb_after_1"] - 1), 1)
     figures["reload_s_last"] = round(report.seconds, 2)
     return figures
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def run(settings: Settings, args) -> int:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bot.config import Settings
+from bot.measure.memory import rss_mb
 
 SCRIPTS = [
     ["你好", "刚才有个自称市公安局的打电话，说我名下的银行卡涉嫌洗钱，要配合调查", "没有，我已经挂了", "谢谢"],
@@ -26,14 +27,6 @@ SCRIPTS = [
     ["有人出800块买我的银行卡，说只是走个账，能卖吗", "没有给", "杀猪盘是什么意思"],
     ["小区门口免费领鸡蛋听健康讲座，讲完推销一万多的保健品", "/affirm", "谢谢你"],
 ]
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def run_conversations(settings: Settings, args) -> dict:
@@ -62,7 +55,7 @@ def run_conversations(settings: Settings, args) -> dict:
                     replies += len(result.replies)
                     if not scripts[user]:
                         del scripts[user]
-                rss.append(round(_rss_mb(), 1))
+                rss.append(round(rss_mb(), 1))
         elapsed = time.perf_counter() - started
         escalations = store.query("select count(*) n from escalations")[0]["n"]
         store.close()
