@@ -29,22 +29,19 @@ TOKEN, APP_ID, APP_SECRET = "wx-test-token", "wx1234567890abcdef", "app-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeChat's console shows it
 
 
-class FakeWeChatAPI:
+class LocalFake:
+    """A fake HTTP service on 127.0.0.1 in a thread of its own: start, stop, and wait for what it recorded."""
+
     def __init__(self):
         self.lock = threading.Condition()
-        self.calls: list[tuple[str, dict, dict]] = []  # (path, query, json body)
-        self.errors: dict[str, list[int]] = {}  # path -> errcodes for the next calls
-        self.delays: dict[str, float] = {}
-        self.tokens = itertools.count(1)
-        self.valid_tokens: set[str] = set()
         self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
-    def base_url(self) -> str:
+    def address(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def start(self) -> "FakeWeChatAPI":
+    def start(self):
         self.thread.start()
         return self
 
@@ -52,21 +49,38 @@ class FakeWeChatAPI:
         self.server.shutdown()
         self.server.server_close()
 
-    def sent(self, path: str = "/cgi-bin/message/custom/send") -> list[dict]:
-        with self.lock:
-            return [body for p, _, body in self.calls if p == path]
+    wait_seconds = 20.0
 
-    def wait_for(self, predicate, timeout: float = 20.0):
-        deadline = time.time() + timeout
+    def wait_for(self, predicate, timeout: float | None = None):
+        """``predicate()`` once it is true, or its last value after ``timeout`` seconds."""
+        deadline = time.time() + (timeout or self.wait_seconds)
         with self.lock:
             while True:
                 value = predicate()
-                if value:
+                if value or time.time() >= deadline:
                     return value
-                left = deadline - time.time()
-                if left <= 0:
-                    return value
-                self.lock.wait(min(left, 0.1))
+                self.lock.wait(min(deadline - time.time(), 0.1))
+
+    def _handler(self):
+        raise NotImplementedError
+
+
+class FakeWeChatAPI(LocalFake):
+    def __init__(self):
+        self.calls: list[tuple[str, dict, dict]] = []  # (path, query, json body)
+        self.errors: dict[str, list[int]] = {}  # path -> errcodes for the next calls
+        self.delays: dict[str, float] = {}
+        self.tokens = itertools.count(1)
+        self.valid_tokens: set[str] = set()
+        super().__init__()
+
+    @property
+    def base_url(self) -> str:
+        return self.address
+
+    def sent(self, path: str = "/cgi-bin/message/custom/send") -> list[dict]:
+        with self.lock:
+            return [body for p, _, body in self.calls if p == path]
 
     def expire_tokens(self) -> None:
         with self.lock:
@@ -186,37 +200,23 @@ class WeChatUser:
         return doc["Content"]
 
 
-class FakeWeComRobot:
+class FakeWeComRobot(LocalFake):
     """A WeCom group robot's webhook: records every post; can answer an errcode (45009: over the limit)
     while ``refusing`` is true, and enforces its 20-a-minute limit like the real one."""
 
+    wait_seconds = 30.0
+
     def __init__(self, per_minute: int = 20):
-        self.lock = threading.Condition()
         self.posts: list[dict] = []
         self.accepted: list[str] = []
         self.refusing = False
         self.per_minute = per_minute
-        self.server = QuietServer(("127.0.0.1", 0), self._handler())
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.times: list[float] = []
+        super().__init__()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/cgi-bin/webhook/send?key=test-robot-key"
-
-    def start(self) -> "FakeWeComRobot":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def wait_for(self, predicate, timeout: float = 30.0):
-        deadline = time.time() + timeout
-        with self.lock:
-            while not predicate() and time.time() < deadline:
-                self.lock.wait(0.1)
-            return predicate()
+        return f"{self.address}/cgi-bin/webhook/send?key=test-robot-key"
 
     def _handler(self):
         robot = self
@@ -229,7 +229,7 @@ class FakeWeComRobot:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 with robot.lock:
                     robot.posts.append(body)
-                    recent = [t for t in getattr(robot, "times", []) if time.time() - t < 60]
+                    recent = [t for t in robot.times if time.time() - t < 60]
                     if robot.refusing or len(recent) >= robot.per_minute:
                         answer = {"errcode": 45009, "errmsg": "api freq out of limit"}
                     else:
