@@ -51,21 +51,27 @@ class RateLimiter:
         self.burst, self.window, self.users = burst, window, users
         self.seen: OrderedDict[str, list[float]] = OrderedDict()
 
+    def _recent(self, key: str, now: float) -> list[float]:
+        return [t for t in self.seen.pop(key, []) if now - t < self.window]
+
+    def _keep(self, key: str, stamps: list[float]) -> None:
+        self.seen[key] = stamps
+        while len(self.seen) > self.users:  # the least recently seen keys go first
+            self.seen.popitem(last=False)
+
     def allow(self, key: str, count: bool = True) -> bool:
         now = time.monotonic()
-        stamps = [t for t in self.seen.pop(key, []) if now - t < self.window]
+        stamps = self._recent(key, now)
         allowed = len(stamps) < self.burst
         if allowed and count:
             stamps.append(now)
-        self.seen[key] = stamps
-        while len(self.seen) > self.users:
-            self.seen.popitem(last=False)
+        self._keep(key, stamps)
         return allowed
 
     def fail(self, key: str) -> None:
         """Count one event without asking (a wrong admin token)."""
-        stamps = [t for t in self.seen.pop(key, []) if time.monotonic() - t < self.window]
-        self.seen[key] = stamps + [time.monotonic()]
+        now = time.monotonic()
+        self._keep(key, self._recent(key, now) + [now])
 
 
 def turn_json(result: TurnResult) -> dict:
