@@ -329,6 +329,7 @@ def cmd_broadcast(args) -> int:
 
 
 def cmd_leaflet(args) -> int:
+    from bot.fonts import NoFont
     from bot.outreach import leaflet
     from bot.scams import load_content
 
@@ -340,7 +341,7 @@ def cmd_leaflet(args) -> int:
     out = Path(args.out or f"leaflet-{args.scam_id}.pdf")
     try:
         leaflet.render(scams[args.scam_id], settings, out)
-    except leaflet.NoFont as exc:
+    except NoFont as exc:
         print(exc, file=sys.stderr)
         return 1
     print(out)

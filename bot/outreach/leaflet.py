@@ -7,29 +7,14 @@ Debian's fonts-noto-cjk, so the PDF prints and its text can be searched).
 
 from __future__ import annotations
 
-import glob
 from io import BytesIO
 from pathlib import Path
 
 from bot.config import Settings
+from bot.fonts import chinese_font
 from bot.scams import ScamType
 
 RED, INK, GREY = (179, 38, 30), (27, 27, 27), (90, 90, 90)
-FONT_GLOBS = ("/usr/share/fonts/**/NotoSansCJK-Regular.ttc", "/usr/share/fonts/**/NotoSansCJK*-Regular.otf",
-              "/usr/share/fonts/**/wqy-zenhei.ttc", "/usr/share/fonts/**/wqy-microhei.ttc")
-BOLD_GLOBS = ("/usr/share/fonts/**/NotoSansCJK-Bold.ttc", "/usr/share/fonts/**/NotoSansCJK*-Bold.otf")
-
-
-class NoFont(RuntimeError):
-    pass
-
-
-def _find(patterns) -> str | None:
-    for pattern in patterns:
-        found = sorted(glob.glob(pattern, recursive=True))
-        if found:
-            return found[0]
-    return None
 
 
 def _qr_png(url: str) -> BytesIO:
@@ -40,16 +25,6 @@ def _qr_png(url: str) -> BytesIO:
     image.save(buffer, format="PNG")
     buffer.seek(0)
     return buffer
-
-
-def _simplified_face(path: str) -> int:
-    """The Simplified Chinese face of a font collection (Noto CJK's first face is Japanese: 令, 直, 骨 differ)."""
-    if not path.lower().endswith(".ttc"):
-        return 0
-    from fontTools.ttLib import TTCollection
-
-    names = [font["name"].getDebugName(1) or "" for font in TTCollection(path, lazy=True).fonts]
-    return next((i for i, n in enumerate(names) if n.endswith(" SC") and "Mono" not in n), 0)
 
 
 def qr_target(settings: Settings) -> str:
@@ -64,10 +39,7 @@ def render(scam: ScamType, settings: Settings, out: Path) -> Path:
     """Write the leaflet PDF for ``scam`` to ``out``."""
     from fpdf import FPDF
 
-    regular = _find(FONT_GLOBS)
-    if regular is None:
-        raise NoFont("no Chinese font found: install Debian's fonts-noto-cjk (apt-get install fonts-noto-cjk)")
-    bold = _find(BOLD_GLOBS) or regular
+    regular, bold = chinese_font(), chinese_font(bold=True)
     hotlines = settings.hotlines
     bot_url = qr_target(settings)
 
@@ -75,8 +47,8 @@ def render(scam: ScamType, settings: Settings, out: Path) -> Path:
     pdf.set_auto_page_break(False)
     pdf.set_margins(16, 14, 16)
     pdf.add_page()
-    pdf.add_font("cjk", "", regular, collection_font_number=_simplified_face(regular))
-    pdf.add_font("cjk", "B", bold, collection_font_number=_simplified_face(bold))
+    pdf.add_font("cjk", "", regular.path, collection_font_number=regular.face)
+    pdf.add_font("cjk", "B", bold.path, collection_font_number=bold.face)
     pdf.set_title(f"警惕{scam.name}")
     width = pdf.w - pdf.l_margin - pdf.r_margin
 
