@@ -267,6 +267,10 @@ class ScamRiskComponent:
                 for scam in self.keyword_types[word]:
                     hits[scam] += 1
         likely = tuple(sorted(self.scam_types, key=lambda t: (-hits[t], -raw.get(t, -9.0), t)))
+        if scam_type == NOT_SCAM and intent in self.scam_types and (doc._.voice or 0.0) >= 0.5 and NOT_SCAM in cats:
+            # A pasted text holds the other side's very words: without a mechanism in them there is no scam, and
+            # the dialogue answers it as the ordinary message it is (a resident's own summary keeps its intent).
+            intent = NOT_SCAM
         doc._.verdict = Verdict(intent, cats[intent], scam_type, round(min(max(confidence, 0.0), 1.0), 4),
                                 likely[0] if likely else None, likely, scam_like, assessment)
         return doc
