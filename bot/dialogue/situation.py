@@ -37,6 +37,10 @@ RELATIVE = re.compile(r"^[^，。,]{0,4}(我|俺)(家|们家)?" + _KIN + r"|邻�
 POSING = re.compile(_KIN + r"[^，。,]{0,6}(给我|找我|让我|跟我|问我|打电话|发消息|发微信|用新号|换号|微信上说|说他|说她)")
 WRITTEN = re.compile(r"短信|微信|QQ|qq|群里|私信|链接|网站|网页|直播|朋友圈|抖音|快手|小红书|app|APP|App|平台|小程序|公众号|邮件")
 CALL = re.compile(r"电话|通话|打来|来电|视频|语音|挂了|挂断|没挂|接了个|接到")
+# In a pasted text "电话" is mostly a number to call back ("联系王警官，电话…"); only these say a call happened.
+PASTED_CALL = re.compile(r"通话|打来|来电|挂了|挂断|没挂|接了个|接到")
+# What the engine puts before a picture's text: everything after it is the other side's words, not the resident's.
+PICTURE_MARK = "【截图】"
 OWN_PHONE = re.compile(r"(我|俺|本人)(的)?(电话|手机|手机号|号码|联系方式)|(打|联系|回电)(这个|我)|留个?(电话|号)")
 
 
@@ -150,7 +154,8 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
             situation.shared_screen = False  # "好我关了": stopped sharing (what was seen stays seen)
     if "verified" in ids:
         situation.verified = True
-    if CALL.search(text):
+    own = text.split(PICTURE_MARK, 1)[0]
+    if (PASTED_CALL if u.voice >= 0.5 else CALL).search(own):
         situation.call = True
     if not situation.scam_type_seen and (scam_type or ids) and (u.voice >= 0.5 or WRITTEN.search(text)):
         situation.pasted = True  # the story came in writing (an SMS, a chat, an app), not on the phone

@@ -82,9 +82,13 @@ def check_scam_fields(content: Content, settings: Settings, problems: list[Probl
                 if len(item) > longest:
                     _p(problems, scam.file, line, f"{field} “{item[:20]}…” has {len(item)} characters, more than "
                        f"{longest} — shorten it", f"{ZH_FIELD[field]}“{item[:20]}…”有 {len(item)} 个字，超过 {longest} 个 — 请缩短")
+                if field == "warning" and not placeholders_in(item) - PLACEHOLDERS:
+                    continue  # the warning is filled like a response: {hang_up}, {police} …
                 if "{" in item or "}" in item:
-                    _p(problems, scam.file, line, f"{field} contains a brace {{ }} — remove it",
-                       f"{ZH_FIELD[field]}里有花括号 {{ }} — 请删掉")
+                    known = "; in warning only " + ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS)) \
+                        if field == "warning" else ""
+                    _p(problems, scam.file, line, f"{field} contains a brace {{ }} — remove it{known}",
+                       f"{ZH_FIELD[field]}里有花括号 {{ }} — 请删掉" + ("（警示里只能用上面这些占位符）" if known else ""))
             if low is not None and not low <= len(items) <= high:
                 _p(problems, scam.file, line, f"{field} has {len(items)} items; write {low} to {high}",
                    f"{ZH_FIELD[field]}有 {len(items)} 条，应为 {low} 到 {high} 条")
