@@ -130,6 +130,25 @@ def cmd_bench(args) -> int:
     return bench.run(_settings(args), args)
 
 
+def cmd_ocr(args) -> int:
+    """One JSON object per file: {"file", "text", "lines": [{"text", "box", "score"}], "ms"} (and "error")."""
+    from bot.images.reader import Reader, Reading
+
+    reader = Reader.from_settings(_settings(args))
+    failed = 0
+    for name in args.files:
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            reading = Reading(error="not_found")
+            print(f"{name}: {exc.strerror}", file=sys.stderr)
+        else:
+            reading = reader.read(data)
+        failed += bool(reading.error)
+        print(json.dumps(reading.as_json(name), ensure_ascii=False), flush=True)
+    return 1 if failed else 0
+
+
 def cmd_export_rasa(args) -> int:
     from bot.staff.rasa_export import export_project
 
@@ -243,6 +262,7 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_purge(args) -> int:
+    from bot.images.keep import keep_days, purge as purge_pictures
     from bot.store import ago
 
     settings, store = _store(args)
@@ -253,6 +273,9 @@ def cmd_purge(args) -> int:
         messages = db.execute("delete from messages where created_at < ?", [cutoff]).rowcount
         states = db.execute("delete from conversations where updated_at < ?", [cutoff]).rowcount
     print(f"deleted {messages} messages and {states} conversation states older than {days:g} days")
+    # Pictures are kept at most images.keep_days (0, the default: none should be left at all).
+    pictures = purge_pictures(settings, store, min(days, keep_days(settings)))
+    print(f"deleted {pictures} kept pictures")
     return 0
 
 
@@ -526,11 +549,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", action="store_true",
                    help="instead: escalations recorded vs told with two servers on one file, staff at the terminal,"
                         " kill -9 mid-burst and a flood from one address (exit 1 if any is lost)")
+    p.add_argument("--ocr", action="store_true",
+                   help="instead: character accuracy on generated screenshots, time per phone screenshot on one "
+                        "core and the memory the OCR engine adds")
     p.add_argument("--seconds", type=float, default=60, help="with --faults: how long the two servers run")
     p.add_argument("--flood", type=int, default=500, help="with --faults: escalations in the flood (default 500)")
     p.add_argument("--rounds", type=int, default=2, help="how many times to run them all (default 2)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ocr", help="read the text in screenshots or photos offline: one JSON object per file")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=cmd_ocr)
 
     p = sub.add_parser("export-rasa", help="write a Rasa 3.x project from nlu/, stories/ and content/")
     p.add_argument("out_dir")

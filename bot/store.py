@@ -158,6 +158,15 @@ def m008_alert_deliveries(db: Database) -> None:
                " last_error, message_id, chat_id from outbox where delivered_at is not null or attempts > 0")
 
 
+@migrations()
+def m009_pictures(db: Database) -> None:
+    """Pictures kept for the duty desk when config.yml says ``images.keep_days`` > 0 (by default none are)."""
+    db["pictures"].create({"id": int, "key": str, "file": str, "bytes": int, "read_text": str, "created_at": str},
+                          pk="id", if_not_exists=True)
+    db["pictures"].create_index(["key"], if_not_exists=True)
+    db["pictures"].create_index(["created_at"], if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 

@@ -16,7 +16,7 @@ import time
 from email.parser import BytesParser
 from email.policy import default as email_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 BOT = {"id": 777000111, "is_bot": True, "first_name": "反诈助手", "username": "fanzha_test_bot",
        "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
@@ -48,6 +48,7 @@ class FakeTelegram:
         self.blocked_chats: set[str] = set()  # these users blocked the bot: 403 Forbidden
         self.delays: dict[str, list[float]] = {}  # method -> seconds to stall the next calls (time-outs)
         self.down = False  # every request fails with 500 while True
+        self.files: dict[str, bytes] = {}  # file_id -> what getFile's file_path serves
         self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -85,6 +86,29 @@ class FakeTelegram:
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         self.push({"message": message})
         return message_id
+
+    def add_file(self, data: bytes) -> str:
+        with self.lock:
+            file_id = f"file{len(self.files) + 1}"
+            self.files[file_id] = data
+        return file_id
+
+    def push_photo(self, chat_id: int, data: bytes, caption: str | None = None, size: tuple[int, int] = (1080, 2400),
+                   as_document: bool = False) -> int:
+        """A resident sends a picture: as a photo (with a small thumbnail size first, as Telegram does) or as an
+        image file."""
+        file_id = self.add_file(data)
+        extra: dict = {"caption": caption} if caption else {}
+        if as_document:
+            extra["document"] = {"file_id": file_id, "file_unique_id": "u" + file_id, "file_name": "screenshot.png",
+                                 "mime_type": "image/png", "file_size": len(data)}
+        else:
+            thumb = self.add_file(data[:64])
+            extra["photo"] = [{"file_id": thumb, "file_unique_id": "u" + thumb, "width": 90, "height": 200,
+                               "file_size": 64},
+                              {"file_id": file_id, "file_unique_id": "u" + file_id, "width": size[0],
+                               "height": size[1], "file_size": len(data)}]
+        return self.push_message(chat_id, None, **extra)
 
     def push_callback(self, chat_id: int, data: str, user_id: int | None = None, message_id: int = 1,
                       first_name: str = "居民") -> None:
@@ -156,6 +180,12 @@ class FakeTelegram:
             if "text" in params:
                 message["text"] = params["text"]
             return 200, {"ok": True, "result": message}
+        if method == "getFile":
+            file_id = str(params.get("file_id"))
+            if file_id not in self.files:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+            return 200, {"ok": True, "result": {"file_id": file_id, "file_unique_id": "u" + file_id,
+                                                "file_size": len(self.files[file_id]), "file_path": f"photos/{file_id}"}}
         if method in ("editMessageText", "editMessageReplyMarkup"):
             return 200, {"ok": True, "result": {"message_id": int(params.get("message_id") or 1),
                                                 "date": int(time.time()), "chat": {"id": int(params.get("chat_id") or 0),
@@ -189,7 +219,16 @@ class FakeTelegram:
                 body = self.rfile.read(length) if length else b""
                 if len(body) < length:  # the client gave up mid-request (a cancelled send): nothing arrived
                     return
-                path = self.path.split("?")[0]
+                path = unquote(self.path.split("?")[0])  # PTB quotes the token's ":" in file URLs
+                files = f"/file/bot{fake.token}/photos/"
+                if path.startswith(files) and path[len(files):] in fake.files:
+                    data = fake.files[path[len(files):]]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 prefix = f"/bot{fake.token}/"
                 if not path.startswith(prefix):
                     return self._send(404, {"ok": False, "error_code": 404, "description": "Not Found"})

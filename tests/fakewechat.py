@@ -1,6 +1,6 @@
 """A local fake of WeChat over HTTP (127.0.0.1), both sides of it, for end-to-end tests.
 
-The API side (what the bot calls): ``/cgi-bin/token``, ``/cgi-bin/message/custom/send``,
+The API side (what the bot calls): ``/cgi-bin/token``, ``/cgi-bin/message/custom/send``, ``/cgi-bin/media/get``,
 ``/cgi-bin/menu/create`` and ``/cgi-bin/message/mass/sendall``. Every call is recorded; a test can make the
 next calls answer an errcode (an expired token, a rate limit) or stall (a time-out).
 
@@ -72,6 +72,7 @@ class FakeWeChatAPI(LocalFake):
         self.delays: dict[str, float] = {}
         self.tokens = itertools.count(1)
         self.valid_tokens: set[str] = set()
+        self.media: dict[str, bytes] = {}  # media_id -> what /cgi-bin/media/get serves (pictures residents sent)
         super().__init__()
 
     @property
@@ -92,6 +93,13 @@ class FakeWeChatAPI(LocalFake):
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
+
+            def _bytes(self, data: bytes):
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def _answer(self, data: dict, status: int = 200):
                 payload = json.dumps(data, ensure_ascii=False).encode()
@@ -126,6 +134,9 @@ class FakeWeChatAPI(LocalFake):
                     return self._answer({"errcode": 42001, "errmsg": "access_token expired"})
                 if errcode:
                     return self._answer({"errcode": errcode, "errmsg": f"fake error {errcode}"})
+                if url.path == "/cgi-bin/media/get":
+                    data = api.media.get(query.get("media_id", ""))
+                    return self._bytes(data) if data else self._answer({"errcode": 40007, "errmsg": "invalid media_id"})
                 if url.path == "/cgi-bin/message/mass/sendall":
                     return self._answer({"errcode": 0, "errmsg": "send job submission success", "msg_id": 34182})
                 return self._answer({"errcode": 0, "errmsg": "ok"})
@@ -181,6 +192,12 @@ class WeChatUser:
     def voice(self, recognition: str) -> tuple[int, str]:
         status, body = self.post(self.xml("voice", {"MediaId": "media1", "Format": "amr", "Recognition": recognition},
                                           next(self.ids)))
+        return status, self.reply_text(body)
+
+    def image(self, media_id: str) -> tuple[int, str]:
+        """A picture: WeChat sends its MediaId (the bot downloads it from the media API) and a PicUrl."""
+        status, body = self.post(self.xml("image", {"PicUrl": f"http://mmbiz.qpic.cn/fake/{media_id}",
+                                                    "MediaId": media_id}, next(self.ids)))
         return status, self.reply_text(body)
 
     def event(self, event: str, key: str = "") -> tuple[int, str]:

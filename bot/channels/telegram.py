@@ -24,6 +24,8 @@ from telegram.ext import (AIORateLimiter, Application, ApplicationBuilder, Callb
 
 from bot.dialogue.engine import Engine, TurnResult
 from bot.dialogue.responses import Reply
+from bot.images.decode import MAX_BYTES
+from bot.images.reader import Reading
 from bot.messenger import DeliveryError, RateLimited, Unreachable
 from bot.redact import loggable, mask
 
@@ -149,6 +151,7 @@ class ResidentBot:
         app.add_handler(CallbackQueryHandler(self.on_button, pattern=r"^/[a-z_]+(:[A-Za-z0-9_-]+)*$"))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
         app.add_handler(MessageHandler(filters.COMMAND, self.on_unknown_command))
+        app.add_handler(MessageHandler(filters.PHOTO | filters.Document.IMAGE, self.on_picture))
         app.add_handler(MessageHandler(~filters.TEXT & ~filters.StatusUpdate.ALL, self.on_media))
         app.add_error_handler(self.on_error)
 
@@ -244,6 +247,37 @@ class ResidentBot:
         if update.effective_chat is None:
             return
         await self.converse(update, context, query.data, gated=False)
+
+    async def on_picture(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A screenshot or photo (also sent as a file): read it, then a turn on what it shows and its caption."""
+        message = update.effective_message
+        if message is None or update.effective_chat is None:
+            return
+        ok, caption = self.addressed(update, context)
+        if not ok:
+            return
+        key = self.user_key(update)
+        gate = self.flood.check(key)
+        pictures = self.engine.pictures
+        limit = pictures.reader.limits.max_bytes if pictures is not None else MAX_BYTES
+        if message.photo:  # sizes from small to large: the largest within the limit
+            fitting = [p for p in message.photo if (p.file_size or 0) <= limit] or message.photo[:1]
+            file_id, size = fitting[-1].file_id, fitting[-1].file_size or 0
+        else:
+            file_id, size = message.document.file_id, message.document.file_size or 0
+        if size > limit:
+            result = await asyncio.to_thread(self.engine.handle_picture, CHANNEL, key, Reading(error="too_big"),
+                                             caption)
+            return await self.deliver(context, update.effective_chat.id, result, gate)
+        try:
+            data = bytes(await (await context.bot.get_file(file_id)).download_as_bytearray())
+        except TelegramError as exc:  # network, time-out, a file Telegram no longer has
+            log.warning("could not download a resident's picture: %s", exc)
+            result = await asyncio.to_thread(self.engine.handle_picture, CHANNEL, key, Reading(error="download"),
+                                             caption)
+            return await self.deliver(context, update.effective_chat.id, result, gate)
+        result = await self.engine.handle_picture_async(CHANNEL, key, data, caption)
+        await self.deliver(context, update.effective_chat.id, result, gate)
 
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message

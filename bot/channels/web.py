@@ -1,12 +1,14 @@
 """The local web chat: a JSON API and one simple page residents can use from a phone.
 
 ``POST /api/messages {"user": "...", "text": "..."}`` → ``{"replies": [...], "scam_type", "risk",
-"escalation_id"}``. ``GET /`` serves the page (plain JavaScript; without JavaScript the
-form posts to ``/chat`` and the page is rendered on the server). Hotline numbers are
-``tel:`` links.
+"escalation_id"}``. A screenshot goes to the same URL as ``multipart/form-data`` with the fields
+``user`` and ``image`` (and optionally ``text``, what the resident adds); its reply adds ``"read_text"``,
+what was read from the picture. ``GET /`` serves the page (plain JavaScript, with a "发截图" button;
+without JavaScript the form posts to ``/chat`` and the page is rendered on the server). Hotline numbers
+are ``tel:`` links.
 
-Whatever arrives gets a defined answer: a body over 64 KB is refused with 413 before
-it is read into memory, malformed or deeply nested JSON with 400, a bad user id with
+Whatever arrives gets a defined answer: a body over 64 KB (10 MB with a picture) is refused with 413
+before it is read into memory, malformed or deeply nested JSON with 400, a bad user id with
 400. Turns run in the engine's worker threads (``Engine.handle_async``), so the event
 loop never waits on understanding or on a busy database. Over the rate limit (per
 user id and per client address) a message is still understood: an urgent one is
@@ -38,10 +40,23 @@ PAGE = (Path(__file__).with_name("web_page.html")).read_text(encoding="utf-8")
 USER_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")  # matched with fullmatch: no trailing newline slips through
 MAX_TEXT = 10000
 MAX_BODY = 64 * 1024  # larger requests get 413 (the server reads at most SERVER_MAX_BODY, and discards it)
+MAX_PICTURE = 10 * 1024 * 1024  # a multipart request with a screenshot may be this large (plus MAX_BODY)
 SERVER_MAX_BODY = 16 * 1024 * 1024
 ADMIN_FAILURES = 5  # wrong admin tokens from one address within ADMIN_WINDOW seconds, then 429
 ADMIN_WINDOW = 60.0
-HOTLINE = re.compile(r"(?<![\d*\-])(96110|110|12381|0\d{2,3}-\d{7,8})(?![\d*])")  # not inside a longer number
+REPORT_LINE = "12381"  # 工信部 report line, named in the replies beside the centre's hotlines
+
+
+def hotline_numbers(settings) -> list[str]:
+    """The numbers the page makes ``tel:`` links: the configured hotlines only. A number a resident quoted or a
+    screenshot showed (the "officer's" landline) is never made something to tap and call."""
+    numbers = {str(v).strip() for v in settings.hotlines.values() if str(v or "").strip()} | {REPORT_LINE}
+    return sorted(numbers, key=len, reverse=True)
+
+
+def hotline_pattern(numbers: list[str]) -> re.Pattern:
+    """Those numbers on their own, not inside a longer (or masked) number such as 13911012345."""
+    return re.compile(r"(?<![\d*\-])(" + "|".join(re.escape(n) for n in numbers) + r")(?![\d*\-])")
 
 
 class RateLimiter:
@@ -83,7 +98,7 @@ def turn_json(result: TurnResult) -> dict:
         "scam_type": slots.get("scam_type") or result.understanding.scam_type,
         "risk": slots.get("risk") or "none",
         "escalation_id": result.escalation_id,
-    }
+    } | ({"read_text": result.read_text} if result.read_text is not None else {})
 
 
 @tornado.web.stream_request_body
@@ -98,15 +113,21 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def prepare(self):
         length = self.request.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > MAX_BODY:
+        if length.isdigit() and int(length) > self.max_body():
             self._too_big = True
             return self.too_big()
+
+    def max_body(self) -> int:
+        return MAX_BODY
+
+    def multipart(self) -> bool:
+        return self.request.headers.get("Content-Type", "").lower().startswith("multipart/form-data")
 
     def data_received(self, chunk: bytes):
         if self._too_big:
             return
         self._size += len(chunk)
-        if self._size > MAX_BODY:
+        if self._size > self.max_body():
             self._too_big, self._chunks = True, []
         else:
             self._chunks.append(chunk)
@@ -128,6 +149,8 @@ class BaseHandler(tornado.web.RequestHandler):
         return True
 
     def too_big(self):
+        if self.max_body() > MAX_BODY:
+            return self.fail(413, f"图片太大了（最多 {MAX_PICTURE // 1024 // 1024} MB），请发一张手机截图。")
         self.fail(413, f"消息太长了（请求最多 {MAX_BODY // 1024} KB），请分几次发送。")
 
     def address(self) -> str:
@@ -154,10 +177,23 @@ def parse_json(body: bytes):
         return None
 
 
-class MessagesHandler(BaseHandler):
+class PictureBody:
+    """Handlers that also take a screenshot (multipart/form-data with a file field ``image``)."""
+
+    def max_body(self) -> int:
+        return MAX_BODY + MAX_PICTURE if self.multipart() else MAX_BODY
+
+    def picture(self) -> bytes | None:
+        files = self.request.files.get("image") or []
+        return files[0].body if files and files[0].body else None
+
+
+class MessagesHandler(PictureBody, BaseHandler):
     async def post(self):
         if not self.read_body():
             return
+        if self.multipart():
+            return await self.post_picture()
         body = parse_json(self.request.body)
         if body is None:
             return self.fail(400, "请求格式不对：需要 JSON，例如 {\"user\": \"u1\", \"text\": \"你好\"}")
@@ -171,8 +207,18 @@ class MessagesHandler(BaseHandler):
         result, slow = await self.web.turn(user, text[:MAX_TEXT], self.address())
         self.send_json(turn_json(result), 429 if slow else 200)
 
+    async def post_picture(self):
+        user, data = self.get_body_argument("user", ""), self.picture()
+        if not USER_ID.fullmatch(user):
+            return self.fail(400, "缺少 user（1 到 64 个字母、数字或 _.:-）")
+        if data is None:
+            return self.fail(400, "缺少 image（截图文件）")
+        caption = self.get_body_argument("text", "")[:MAX_TEXT]
+        result, slow = await self.web.turn(user, caption, self.address(), picture=data)
+        self.send_json(turn_json(result), 429 if slow else 200)
 
-class PageHandler(BaseHandler):
+
+class PageHandler(PictureBody, BaseHandler):
     """The page; without JavaScript the form posts here and the conversation is rendered."""
 
     def get(self):
@@ -183,8 +229,10 @@ class PageHandler(BaseHandler):
             return
         user = self.user_cookie()
         text = self.get_body_argument("text", "")[:MAX_TEXT]
-        result, _ = await self.web.turn(user, text, self.address())
-        self.render_page(user, [("me", text, False)] + [("bot", r.text, r.urgent) for r in result.replies])
+        picture = self.picture()
+        result, _ = await self.web.turn(user, text, self.address(), picture=picture)
+        said = ("[截图] " + text).strip() if picture is not None else text
+        self.render_page(user, [("me", said, False)] + [("bot", r.text, r.urgent) for r in result.replies])
 
     def user_cookie(self) -> str:
         user = self.get_cookie("fanzha_user")
@@ -198,10 +246,11 @@ class PageHandler(BaseHandler):
         for who, text, urgent in messages:
             body = html.escape(text)
             if who == "bot":
-                body = HOTLINE.sub(r'<a class="tel" href="tel:\1">\1</a>', body)
+                body = self.web.hotlines.sub(r'<a class="tel" href="tel:\1">\1</a>', body)
             parts.append(f'<div class="msg {who}{" urgent" if urgent else ""}">{body}</div>')
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(PAGE.replace("<!--HISTORY-->", "\n".join(parts)))
+        numbers = html.escape("|".join(hotline_numbers(self.web.engine.settings)), quote=True)
+        self.finish(PAGE.replace("<!--HISTORY-->", "\n".join(parts)).replace("<!--HOTLINES-->", numbers))
 
 
 class AdminReloadHandler(BaseHandler):
@@ -248,6 +297,7 @@ class WebChannel:
         self.address_limiter = address_limiter or RateLimiter(burst=30, window=10.0)  # many residents share a NAT
         self.admin_failures = RateLimiter(burst=ADMIN_FAILURES, window=ADMIN_WINDOW)
         self.reloader = reloader
+        self.hotlines = hotline_pattern(hotline_numbers(engine.settings))
         self.routes: list = [
             (r"/", PageHandler, {"web": self}),
             (r"/chat", PageHandler, {"web": self}),
@@ -256,12 +306,16 @@ class WebChannel:
             (r"/api/admin/reload", AdminReloadHandler, {"web": self}),
         ]
 
-    async def turn(self, user: str, text: str, address: str) -> tuple[TurnResult, bool]:
-        """One resident's message; (result, slowed). Over a limit the message is still understood: urgent
-        replies go out as usual, anything else is replaced by one polite "请慢一点"."""
+    async def turn(self, user: str, text: str, address: str, picture: bytes | None = None) -> tuple[TurnResult, bool]:
+        """One resident's message (or picture with its caption); (result, slowed). Over a limit the message is
+        still understood: urgent replies go out as usual, anything else is replaced by one polite "请慢一点"."""
         within = self.limiter.allow(user)
         within = self.address_limiter.allow(address) and within
-        result = await self.engine.handle_async(CHANNEL, user, text, origin=f"{CHANNEL}:{address}")
+        origin = f"{CHANNEL}:{address}"
+        if picture is not None:
+            result = await self.engine.handle_picture_async(CHANNEL, user, picture, text, origin=origin)
+        else:
+            result = await self.engine.handle_async(CHANNEL, user, text, origin=origin)
         if within or result.escalation_id or any(r.urgent for r in result.replies):
             return result, False
         log.info("web %s (%s) over the rate limit: answered 'slow down'", loggable(user), loggable(address))

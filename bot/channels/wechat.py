@@ -36,6 +36,7 @@ from wechatpy.utils import check_signature
 from bot.channels.web import BaseHandler
 from bot.dialogue.engine import Engine, TurnResult
 from bot.dialogue.responses import Reply
+from bot.images.reader import Reading
 from bot.messenger import DeliveryError, RateLimited, Unreachable
 from bot.redact import loggable, mask
 from bot.store import Store, ago, now
@@ -365,8 +366,11 @@ class WeChatChannel:
             if said:
                 return await engine.handle_async(CHANNEL, openid, said, contact=contact)
             return await asyncio.to_thread(engine.unreadable, CHANNEL, openid, "voice", "utter_unreadable_voice")
-        if kind == "image":
-            return await asyncio.to_thread(engine.unreadable, CHANNEL, openid, "photo", "utter_unreadable_image")
+        if kind == "image":  # fetched through the media API (temporary material, kept by WeChat for 3 days)
+            data = await asyncio.to_thread(self.download, str(getattr(message, "media_id", "") or ""))
+            if data is None:
+                return await asyncio.to_thread(engine.handle_picture, CHANNEL, openid, Reading(error="download"))
+            return await engine.handle_picture_async(CHANNEL, openid, data, contact=contact)
         if kind == "event":
             event = getattr(message, "event", "")
             if event == "subscribe":
@@ -381,6 +385,18 @@ class WeChatChannel:
                     return await engine.handle_async(CHANNEL, openid, key, contact=contact)
             return None  # views, scans and the like need no answer
         return await asyncio.to_thread(engine.unreadable, CHANNEL, openid, kind, "utter_unreadable")
+
+    def download(self, media_id: str) -> bytes | None:
+        """A picture a resident sent, from WeChat's media API; None when it cannot be had."""
+        if not media_id:
+            return None
+        try:
+            response = self.client.call(self.client.media.download, media_id)
+            data = getattr(response, "content", None)
+        except Exception as exc:  # WeChat's error codes, network errors, time-outs
+            log.warning("WeChat picture %s not downloaded: %s", loggable(media_id[:16]), exc)
+            return None
+        return data if isinstance(data, bytes) and data else None
 
     async def close(self) -> None:
         if self.pending:

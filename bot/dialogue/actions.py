@@ -406,5 +406,6 @@ class Actions:
         scam = case_of_the_week(ctx.brain.content)
         if scam is None:
             return self.utter("utter_help", ctx)
-        text = f"本周典型案例：{scam.case_title}\n{scam.case_text}\n\n{scam.warning}\n{self.footer(ctx)}"
+        warning = fill(scam.warning, self.values(ctx.brain, ctx.tracker))
+        text = f"本周典型案例：{scam.case_title}\n{scam.case_text}\n\n{warning}\n{self.footer(ctx)}"
         ctx.replies.append(Reply(fill(text, self.values(ctx.brain, ctx.tracker)), kind="action_case"))

@@ -26,11 +26,14 @@ from bot.dialogue.actions import QUIZ_ANSWER, Actions
 from bot.dialogue.brain import Brain
 from bot.dialogue.context import TurnContext
 from bot.dialogue.responses import Reply, Responses
-from bot.dialogue.situation import Situation, follow_up_cue, update
+from bot.dialogue.situation import PICTURE_MARK, Situation, follow_up_cue, update
 from bot.dialogue.tracker import Tracker
 from bot.desk.escalations import Escalations
+from bot.images.keep import keep
+from bot.images.reader import Reader, Reading, ReadingQueue
 from bot.checks.risklist import RiskList
-from bot.nlu.cues import Cue
+from bot.nlu.cues import LEVELS, Cue
+from bot.nlu.risk import Assessment
 from bot.nlu.pipeline import NOT_SCAM, UNKNOWN
 from bot.nlu.normalize import storable
 from bot.nlu.understand import Understander, Understanding
@@ -75,6 +78,24 @@ class TurnResult:
     escalation_id: int | None = None
     actions: list[str] = field(default_factory=list)
     slots: dict = field(default_factory=dict)
+    read_text: str | None = None  # a picture's: what was read from it (empty when nothing could be read)
+
+
+# A picture's text is understood as a forwarded message (the 【…】 mark makes it the scammer's words): it shows the
+# scam; the risk comes from what the resident says they did, in the caption or on their own side of a chat.
+PICTURE_REPLIES = {"": "utter_image_no_text", "busy": "utter_image_busy", "too_big": "utter_image_too_large",
+                   "too_many_pixels": "utter_image_too_large", "off": "utter_unreadable_image"}
+QUOTE_CHARS = 60
+_QUOTE_END = re.compile(r"[。！？!?；;，,、\s]")
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """A picture's text for "我从截图里看到：…", on one line, cut after a punctuation mark near ``limit``."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = max((m.end() for m in _QUOTE_END.finditer(text, limit // 2, limit + 1)), default=limit)
+    return text[:cut].rstrip("，,、 ") + "……"
 
 
 class Engine:
@@ -89,6 +110,7 @@ class Engine:
         self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
         self._locks_guard = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        self._pictures: ReadingQueue | None = None
 
     # Shortcuts to the current brain (a turn uses ctx.brain instead).
     @property
@@ -135,15 +157,60 @@ class Engine:
         """``handle`` in a worker thread, so an event loop (web, Telegram) never waits on understanding or on a
         busy database. After ``bound`` seconds the caller gets a short "busy" reply that names 110; the turn
         itself goes on in its thread and is saved (an escalation it reaches is still recorded)."""
+        return await self._in_thread(bound, channel, user_id, self.handle, channel, user_id, text, contact, origin)
+
+    async def handle_picture_async(self, channel: str, user_id: str, data: bytes, caption: str = "",
+                                   contact: str = "", origin: str = "") -> TurnResult:
+        """A screenshot or photo: read it off the event loop (one at a time, "busy" beyond a short queue), then
+        a turn on what was read. The wait for the reading is bounded by the queue, the turn by ``bound``."""
+        pictures = self.pictures
+        reading = await pictures.read(data) if pictures is not None else Reading(error="off")
+        if not reading.error:
+            await asyncio.to_thread(keep, self.settings, self.store, f"{channel}:{user_id}", data, reading.text)
+        return await self._in_thread(TURN_BOUND_SECONDS, channel, user_id, self.handle_picture, channel, user_id,
+                                     reading, caption, contact, origin)
+
+    async def _in_thread(self, bound: float, channel: str, user_id: str, fn, *args) -> TurnResult:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(TURN_WORKERS, thread_name_prefix="turn")
-        future = asyncio.get_running_loop().run_in_executor(self._executor, self.handle, channel, user_id, text,
-                                                            contact, origin)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         try:
             return await asyncio.wait_for(asyncio.shield(future), bound)
         except asyncio.TimeoutError:
             log.error("turn %s:%s took over %.0fs; answered 'busy'", channel, loggable(mask(str(user_id))), bound)
             return self.notice(channel, user_id, "utter_busy")
+
+    @property
+    def pictures(self) -> ReadingQueue | None:
+        """The picture reader (its OCR engine loads on the first picture); None when config turns reading off."""
+        images = self.settings.raw.get("images") or {}
+        if self._pictures is None and images.get("read", True):
+            self._pictures = ReadingQueue(Reader.from_settings(self.settings), int(images.get("queue", 4)))
+        return self._pictures
+
+    def handle_picture(self, channel: str, user_id: str, reading: Reading, caption: str = "", contact: str = "",
+                       origin: str = "") -> TurnResult:
+        """A turn on a picture's text (as a forwarded message) with the resident's caption; a picture nothing
+        could be read from gets a kind answer, and its caption is still understood."""
+        caption = (caption or "").strip()
+        read = reading.text.strip() if not reading.error else ""
+        if not read:
+            name = PICTURE_REPLIES.get(reading.error, "utter_image_unreadable")
+            if not caption:
+                result = self.unreadable(channel, user_id, "photo", name)
+                result.read_text = ""
+                return result
+            result = self.handle(channel, user_id, caption, contact, origin)
+            result.replies.insert(0, self.notice(channel, user_id, name).replies[0])
+            result.read_text = ""
+            return result
+        text = f"{caption}\n{PICTURE_MARK}{read}" if caption else f"{PICTURE_MARK}{read}"
+        result = self.handle(channel, user_id, text, contact, origin)
+        values = self.actions.values(self.brain, Tracker(f"{channel}:{user_id}")) | {
+            "read": quote(reading.page.their_words())}
+        result.replies.insert(0, self.responses.render("utter_image_read", values))
+        result.read_text = read
+        return result
 
     def notice(self, channel: str, user_id: str, name: str) -> TurnResult:
         """One fixed reply (busy, slow down), not a turn: nothing is understood or saved."""
@@ -154,6 +221,9 @@ class Engine:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._pictures is not None:
+            self._pictures.close()
+            self._pictures = None
 
     def unreadable(self, channel: str, user_id: str, kind: str, name: str = "utter_unreadable") -> TurnResult:
         """A sticker, photo, voice note or file: say what we can read, keep the state."""
@@ -276,6 +346,10 @@ class Engine:
         cues = [c for c in u.cues if c.id not in {e.id for e in extra}] + extra
         assessment = brain.understander.assess(cues, scam_like=in_scam,
                                               asking=u.intent in self.settings.question_intents)
+        if assessment.escalate and not extra and not u.escalate and u.voice >= 0.5:
+            # A pasted text (an SMS, a screenshot) shows a scam's demands; the resident has not said they acted on
+            # them. The understanding warned without escalating, and the conversation does not overrule it.
+            assessment = Assessment(max(u.risk, LEVELS[2], key=LEVELS.index), False, assessment.cues)
         ctx.cues = list(assessment.cues)
         slots["risk"] = assessment.risk
         slots["danger"] = assessment.escalate

@@ -301,7 +301,11 @@ def run(settings: Settings, args) -> int:
             for figures in results:
                 print("  ".join(f"{k}={v}" for k, v in figures.items()))
         return 0 if all(r["recorded"] == r["told"] and not r["server_errors"] for r in results) else 1
-    if getattr(args, "reloads", 0):
+    if getattr(args, "ocr", False):
+        from bot.measure.ocr_bench import run_ocr
+
+        figures = run_ocr(args.rounds)
+    elif getattr(args, "reloads", 0):
         figures = reloads(settings, args.reloads)
     elif getattr(args, "risklist", 0):
         figures = risk_list(settings, args.risklist)

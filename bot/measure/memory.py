@@ -25,3 +25,12 @@ def peak_rss_mb() -> float:
     """This process's own peak resident memory (VmHWM; ru_maxrss would include a parent's)."""
     peak = _status_mb("VmHWM")
     return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    """Start this process's peak (VmHWM) afresh from its current memory (Linux: /proc/self/clear_refs)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass

@@ -10,7 +10,6 @@ things worse.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import logging
 import threading
@@ -19,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot import heap
 from bot.app import build_brain
 from bot.config import PROJECT_ROOT, Settings
 from bot.staff.check import check
@@ -81,10 +81,7 @@ def release_memory() -> None:
     """Collect the swapped-out brain and hand freed heap pages back to the system (glibc's malloc_trim):
     without it the allocator keeps every old model's pages and RSS grows with each reload."""
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (musl, macOS): the collection alone
-        pass
+    heap.trim()
 
 
 class Reloader:
