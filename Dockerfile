@@ -4,9 +4,10 @@ FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-# CJK fonts for the report charts and the printable leaflets; offline speech for 长辈模式.
+# CJK fonts for the report charts and the printable leaflets; offline speech for 长辈模式; libGL and GLib for
+# OpenCV, under the offline screenshot reader (RapidOCR, whose models come inside its wheel).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fonts-noto-cjk espeak-ng opus-tools \
+    && apt-get install -y --no-install-recommends fonts-noto-cjk espeak-ng opus-tools libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md ./

@@ -184,8 +184,9 @@ class Engine:
     def pictures(self) -> ReadingQueue | None:
         """The picture reader (its OCR engine loads on the first picture); None when config turns reading off."""
         images = self.settings.raw.get("images") or {}
-        if self._pictures is None and images.get("read", True):
-            self._pictures = ReadingQueue(Reader.from_settings(self.settings), int(images.get("queue", 4)))
+        with self._locks_guard:
+            if self._pictures is None and images.get("read", True):
+                self._pictures = ReadingQueue(Reader.from_settings(self.settings), int(images.get("queue", 4)))
         return self._pictures
 
     def handle_picture(self, channel: str, user_id: str, reading: Reading, caption: str = "", contact: str = "",

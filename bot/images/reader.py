@@ -83,7 +83,11 @@ class Reader:
             image = open_image(data, self.limits)
         except Unreadable as exc:
             return Reading(error=exc.reason, ms=_ms(started))
-        engine = self.load()
+        try:
+            engine = self.load()
+        except (ImportError, OSError) as exc:  # e.g. OpenCV without libGL (Debian: apt-get install libgl1)
+            log.error("the OCR engine cannot load (%s): pictures are answered 'please type it'", exc)
+            return Reading(error="off", ms=_ms(started))
         try:
             result, _ = engine(image)
         except Exception as exc:  # an engine failure on one odd picture must not take the turn down
