@@ -186,6 +186,29 @@ def test_the_queue_answers_busy_at_once_instead_of_piling_up(police_png):
     assert seconds < 1.6
 
 
+def test_typed_messages_are_answered_while_pictures_are_being_read(engine, police_png):
+    class SlowReader:
+        limits = Limits()
+
+        def read(self, data):
+            time.sleep(3)
+            return Reading()
+
+    engine._pictures = ReadingQueue(SlowReader(), waiting=4)
+
+    async def both():
+        picture = asyncio.ensure_future(engine.handle_picture_async("web", "slowpic", police_png))
+        await asyncio.sleep(0.2)
+        started = time.perf_counter()
+        typed = await engine.handle_async("web", "typist", "自称公安局的让我把存款转到安全账户，我正在银行转")
+        typed_after = time.perf_counter() - started
+        return typed, typed_after, await picture
+
+    typed, typed_after, picture = asyncio.run(both())
+    assert typed.escalation_id is not None and typed_after < 2.5  # not queued behind the picture
+    assert "没有找到文字" in picture.replies[0].text
+
+
 # --- the ocr command ------------------------------------------------------------------------------------------------
 
 def test_ocr_command_prints_one_json_object_per_file(run_bot, tmp_path, police_png):

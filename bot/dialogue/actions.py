@@ -228,15 +228,15 @@ class Actions:
         else:
             lines += ["这类骗局的特点：", *[f"· {flag}" for flag in scam.red_flags[:2]]]
         question, slot = scam.question, scam.slot
-        if Situation.of(ctx.tracker.slots).no_call:
-            # A pasted SMS or chat: nobody is on the line, so no "挂断" and no "are they still on the call?".
+        situation = Situation.of(ctx.tracker.slots)
+        advice = list(scam.advice)
+        if situation.no_call:  # no call in the story: nobody to hang up on
             lines[0] = without_hang_up(lines[0])
-            advice = [a for a in (without_hang_up(item) for item in scam.advice) if a]
-            if slot == "still_on_call":
-                question = ctx.brain.responses.render("utter_ask_acted", {}).text
-                slot = "transferred"
-        else:
-            advice = list(scam.advice)
+            advice = [a for a in (without_hang_up(item) for item in advice) if a]
+        if situation.written_only and slot == "still_on_call":
+            # A pasted SMS or chat: "are they still on the call?" makes no sense; ask what they did instead.
+            question = ctx.brain.responses.render("utter_ask_acted", {}).text
+            slot = "transferred"
         lines += ["请您现在：", *[f"· {item}" for item in advice[:3]], question, self.footer(ctx)]
         yes, no = ctx.brain.responses.follow_up_buttons[slot]
         ctx.tracker.slots["asked"] = slot

@@ -336,10 +336,13 @@ class Engine:
             extra.append(self._cue(brain, "still_on_call", u.text))
         elif u.intent == "hung_up":
             slots["still_on_call"] = False
-        if u.intent in brain.content.scams:
-            slots["scam_type"] = u.intent
-        elif u.scam_type in brain.content.scams:
-            slots["scam_type"] = u.scam_type
+        named = u.intent if u.intent in brain.content.scams else (
+            u.scam_type if u.scam_type in brain.content.scams else None)
+        settled = slots.get("scam_type") not in (None, "", UNKNOWN)
+        if named and (not settled or _is_payload(u.text)):
+            # The type the conversation settled on stays (a later "要交20%个人所得税才能提现" does not turn an
+            # investment scam into order brushing); the resident's own button choice may still change it.
+            slots["scam_type"] = named
         amount = u.amount()
         if amount:
             slots["amount"] = max(amount, slots.get("amount") or 0)

@@ -25,7 +25,9 @@ from bot.problems import InvalidFiles, Problem, display_path
 from bot.yamlfile import listed, load_yaml, mapped
 
 LEVELS = ("none", "low", "medium", "high", "urgent")
-CLAUSE_BREAK = re.compile(r"[,.!?;，。！？；\n]")
+# Clauses end at punctuation, and at a space between Chinese words (speech-to-text and quick typing use spaces
+# for commas: "我让她挂了 但是屏幕共享开了" is two clauses).
+CLAUSE_BREAK = re.compile(r"[,.!?;，。！？；\n]|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 NEGATION_WINDOW = 4  # characters before a match that may hold 没/不/未
 SLOW_PROBE_MS = 100  # a pattern slower than this on a long probe message is refused by the check
 _OPTIONS = re2.Options()
