@@ -32,7 +32,7 @@ NOT_DONE = re.compile(r"(还没|没有|没|不|别|未|拒绝|不敢|不想|犹�
 # A relative (or a villager) as the one the story is about: the person at risk is not the one writing.
 _KIN = (r"(妈|爸|奶奶|爷爷|姥姥|姥爷|外婆|外公|婆婆|公公|老伴|老公|老婆|儿媳妇|儿媳|女婿|媳妇|儿子|女儿|闺女|孙子|孙女|孩子|岳母|岳父|父亲|母亲"
         r"|舅舅|侄子|外甥|姨|叔|婶|大爷|大娘|哥|姐|弟|妹|小孩|娃)")
-RELATIVE = re.compile(r"^[^，。,]{0,4}(我|俺)(家|们家)?" + _KIN + r"|邻居|村里的|独居老人|(我|俺)是网格员|我们村|老人家")
+RELATIVE = re.compile(r"^[^，。,]{0,4}(我|俺)(家|们家)?" + _KIN + r"|邻居|村里的|独居老人|(我|俺)是[^，。,]{0,10}网格员|我们村|老人家")
 # … unless the "relative" is the one calling or writing to the resident (a scammer posing as them).
 # The kin word right before the contact ("我儿子给我打电话说…", "儿子微信上说他…"); "我闺女说她在网上…" and
 # "我爸说有人打电话给他" are about the relative.
@@ -137,6 +137,7 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
     amounts = [e.value for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
     if amounts:
         situation.amount_mentioned = max([situation.amount_mentioned or 0.0, *amounts])
+    asked_before = situation.demanded
     if scam_type and scam_type != "not_scam" or danger:  # an ordinary request ("装个反诈APP") is no demand
         for cue in cues:
             if cue.id in DEMANDS:
@@ -153,8 +154,8 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
         situation.card_handed = True
     if "screen_share" in ids:
         situation.shared_screen = situation.installed_app = True
-    if "app_installed" in ids:
-        situation.installed_app = True
+    if "app_installed" in ids or (asked_before == "app" and ids & {"money_gone", "money_gone_just_now"}):
+        situation.installed_app = True  # "在上面充了1800" after "让我下一个星耀优选app": the app is on the phone
     if "still_on_call" in ids:
         situation.live_call = True
     if "stopped" in ids:

@@ -44,8 +44,14 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
 AMOUNT = re.compile(
     r"(?:[¥]\s*\d[\d,]*(?:\.\d+)?\s*(?:[十百千万亿wWkK]|多|余)*\s*(?:元|块钱|块)?)"
     r"|(?:(?<![\d.])\d[\d,]*(?:\.\d+)?\s*(?:多|余)?\s*(?:[十百千万亿]+|[wWkK](?![a-zA-Z]))\s*(?:多|余)?\s*(?:人民币|元|块钱|块)?)"
-    r"|(?:(?<![\d.])\d[\d,]*(?:\.\d+)?\s*(?:多|余)?\s*(?:人民币|元|块钱|块|rmb|RMB))"
+    r"|(?:(?<![\d.])\d[\d,]*(?:\.\d+)?\s*(?:多|余)?\s*(?:人民币|元|块钱|块|rmb|RMB|yuan|Yuan))"
 )
+# A bare number is money when a money word says so: "出价3800", "再充5000", "交198会员费", "只要2600".
+_NOT_MONEY_AFTER = r"(?![\d.,:：年月日号点岁个单次张分秒天斤米%后])"
+BARE_AMOUNT = re.compile(
+    r"(?:转了?|充了?|交了?|付了?|垫了?|垫付了?|给了?|出价|报价|标价|售价|原价|价格|只要|才要|才卖|花了|赔了?|赚了|"
+    r"提现|退款|收了?|卖了?|出|一共|总共|还差|押金|定金|订金|彩礼)\s*(\d{2,7})" + _NOT_MONEY_AFTER
+    + r"|(?<![\d.])(\d{2,7})\s*(?=会员费|手续费|服务费|关税|保证金|押金|定金|订金|认证费|解冻费|佣金|彩礼|税费)")
 # Chinese numerals are checked in code (see _chinese_amounts): 千万/万一/百万保障 are not amounts.
 CN_AMOUNT = re.compile(rf"[{CN_NUM}多余来]+(?:人民币|元|块钱|块)?")
 CN_DIGIT = set("一二两三四五六七八九十几")
@@ -111,6 +117,10 @@ class EntityExtractor:
                 continue
             start = m.start() + (len(m.group(0)) - len(m.group(0).lstrip()))
             found.append(Entity("amount", raw, start, start + len(raw), value))
+        for m in BARE_AMOUNT.finditer(text):
+            group = 1 if m.group(1) else 2
+            start, end = m.span(group)
+            found.append(Entity("amount", text[start:end], start, end, float(m.group(group))))
         found.extend(_chinese_amounts(text))
         for kind, pattern in self.lookup_patterns:
             for m in pattern.finditer(text):

@@ -213,7 +213,8 @@ class ScamRiskComponent:
         if scam_type in self.scam_types and confidence < self.min_type_confidence:
             scam_type, confidence = UNKNOWN, mass.get(UNKNOWN, 0.0) + confidence
         cues: list[Cue] = list(doc._.cues or [])
-        big = [e for e in doc._.entities or [] if e.type == "amount" and (e.value or 0) >= self.large_amount]
+        big = [e for e in doc._.entities or [] if e.type == "amount" and (e.value or 0) >= self.large_amount
+               and not LOAN_AMOUNT.search(text_of(doc)[max(0, e.start - 8):e.start])]
         if big:
             amount = self.rules.amount_cue
             cues.append(Cue(amount.id, amount.label, big[0].text, big[0].start, big[0].end))
@@ -285,6 +286,8 @@ DEMANDS_ON_RESIDENT = {"pay_requested", "code_requested", "info_requested", "nam
 ACTION_CUES = {"money_gone", "money_gone_just_now", "code_given", "card_handover", "money_moving", "screen_share",
                "app_installed"}
 _DEMAND = re.compile(r"您|你|请|需|须|务必|让|叫|要求|催")
+# A loan applied for or granted ("申请贷款五万", "额度二十万") is not money leaving: no large-amount cue.
+LOAN_AMOUNT = re.compile(r"(申请|贷款|贷|借款|额度|放款|代款|审批|批了|批下来|能借|可借)[^，。,]{0,4}$")
 _CLAUSE = re.compile(r"[,.!?;:，。！？；：\s—]")
 
 
