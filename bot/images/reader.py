@@ -95,8 +95,15 @@ class Reader:
             return Reading(error="not_image", ms=_ms(started))
         finally:
             heap.trim()  # a reading's working buffers (about 200 MB) go back to the system
-        lines = [Line(str(text), [[float(x), float(y)] for x, y in box], float(score))
-                 for box, text, score in (result or [])]
+        pixels = None
+        lines = []
+        for box, text, score in result or []:
+            corners = [[float(x), float(y)] for x, y in box]
+            if pixels is None:
+                import numpy as np
+
+                pixels = np.asarray(image)
+            lines.append(Line(str(text), corners, float(score), _tint(pixels, corners)))
         return Reading(arrange(lines, image.width, image.height), lines, _ms(started))
 
 
@@ -135,6 +142,22 @@ class ReadingQueue:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+def _tint(pixels, corners: list[list[float]]) -> float:
+    """Saturation (0 grey … 1 pure colour) of the background around a line of text: the bubble it sits in."""
+    import numpy as np
+
+    xs, ys = [p[0] for p in corners], [p[1] for p in corners]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+    pad = max(2.0, (y1 - y0) * 0.3)
+    height, width = pixels.shape[:2]
+    points = [(x0 - pad, (y0 + y1) / 2), (x1 + pad, (y0 + y1) / 2), ((x0 + x1) / 2, y0 - pad * 0.5),
+              ((x0 + x1) / 2, y1 + pad * 0.5), (x0 - pad, y0), (x1 + pad, y1)]
+    samples = [pixels[int(min(max(y, 0), height - 1)), int(min(max(x, 0), width - 1))][:3] for x, y in points]
+    r, g, b = np.median(np.array(samples, dtype=np.float32), axis=0)
+    top = max(r, g, b)
+    return float((top - min(r, g, b)) / top) if top > 20 else 0.0
 
 
 def _ms(started: float) -> int:
