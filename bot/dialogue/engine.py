@@ -339,9 +339,9 @@ class Engine:
         named = u.intent if u.intent in brain.content.scams else (
             u.scam_type if u.scam_type in brain.content.scams else None)
         settled = slots.get("scam_type") not in (None, "", UNKNOWN)
-        if named and (not settled or _is_payload(u.text)):
+        if named and (not settled or _is_payload(u.text) or (u.scam_type == named and u.confidence >= 0.6)):
             # The type the conversation settled on stays (a later "要交20%个人所得税才能提现" does not turn an
-            # investment scam into order brushing); the resident's own button choice may still change it.
+            # investment scam into order brushing); a confident new story or the resident's button may change it.
             slots["scam_type"] = named
         amount = u.amount()
         if amount:
