@@ -60,7 +60,7 @@ def test_a_fake_police_chat_is_warned_and_escalates_on_the_same_queue(bot):
     user = WeChatUser(bot.url)
     status, reply, _ = user.send(URGENT)
     assert status == 200 and "110" in reply and "会尽快联系您" not in reply  # no promise the desk cannot keep
-    assert "电话" in reply  # … it asks for a phone number instead
+    assert "手机号" in reply  # … it asks for a phone number instead
     rows = bot.store.query("select channel, chat_id, contact, risk from escalations")
     assert rows and rows[0]["channel"] == "wechat" and rows[0]["chat_id"] == user.openid
     assert rows[0]["risk"] in ("high", "urgent")
