@@ -233,6 +233,14 @@ def cmd_escalation(args) -> int:
             print(f"unknown status {args.set!r}: use one of {', '.join(STATUSES)}", file=sys.stderr)
             return 2
         row = escalations.set_status(args.id, args.set, f"cli:{getpass.getuser()}", args.note or "")
+    if args.say is not None:
+        try:
+            escalations.say(args.id, args.say, f"cli:{getpass.getuser()}")
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(f"留言已排队，由运行中的服务通过 {row['channel']} 发给居民；居民的回复会出现在这条预警的处理记录里"
+              f" / queued for the running service to send on {row['channel']}", file=sys.stderr)
     events = store.query("select at, actor, action, status, note from escalation_events where escalation_id = :id"
                          " order by id", {"id": args.id})
     print(json.dumps({**row, "events": events}, ensure_ascii=False, indent=1))
@@ -462,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.add_argument("--set", metavar="STATUS", help="new status (same rules as the staff buttons)")
     p.add_argument("--note", help="a note for the record")
+    p.add_argument("--say", metavar="TEXT", help="write to the resident through the bot (Telegram, WeChat);"
+                   " their answers appear in the record and reach the desk")
     p.set_defaults(func=cmd_escalation)
 
     p = sub.add_parser("report", help="figures for the centre's report: table, CSV and PNG charts")

@@ -30,6 +30,7 @@ from bot.channels.wecom import WeComDesk
 from bot.config import Settings
 from bot.outreach.broadcast import Broadcaster
 from bot.desk.outbox import Desk, DeskSettings
+from bot.desk.residents import ResidentLoop
 from bot.dialogue.engine import Engine
 from bot.redact import loggable
 from bot.staff.reload import Reloader, watch
@@ -98,6 +99,7 @@ class Service:
         self.wechat: WeChatChannel | None = None
         self.wecom: WeComDesk | None = None
         self.wechat_push: asyncio.Task | None = None
+        self.residents: ResidentLoop | None = None
 
     def routes(self) -> list:
         """Extra HTTP routes (the Telegram webhook) besides the web chat."""
@@ -143,6 +145,18 @@ class Service:
             if self.broadcast_config.get("enabled", True) and self.wechat_config.app_secret:
                 self.wechat_push = asyncio.create_task(self.wechat_daily())
             log.info("WeChat official account on %s (%s mode)", "/wechat", "safe" if self.wechat.crypto else "plain")
+        # The desk writes back to residents through the messengers this service runs (WeChat: the
+        # customer-service API, which needs the app secret); only there is a resident told to expect contact.
+        messengers = {}
+        if self.sender:
+            messengers["telegram"] = TelegramMessenger(self.sender)
+        if self.wechat and self.wechat_config.app_secret:
+            messengers["wechat"] = self.wechat.messenger
+        self.engine.reachable = set(messengers)
+        if messengers:
+            self.residents = ResidentLoop(self.engine, Desk(self.engine.store,
+                                                            DeskSettings.from_settings(self.settings)), messengers)
+            await self.residents.start()
         if self.web_enabled or self.wechat or (self.telegram_config and self.telegram_config.webhook_url):
             web = WebChannel(self.engine, reloader=self.reloader)
             app = web.application(self.routes()) if self.web_enabled else tornado.web.Application(self.routes())
@@ -198,6 +212,8 @@ class Service:
             self.wechat_push.cancel()
         if self.wecom:
             await self.wecom.stop()
+        if self.residents:
+            await self.residents.stop()
         if self.wechat:
             await self.wechat.close()  # replies still on their way through the customer-service API
         if self.desk_bot:

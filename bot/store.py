@@ -167,6 +167,16 @@ def m009_pictures(db: Database) -> None:
     db["pictures"].create_index(["created_at"], if_not_exists=True)
 
 
+@migrations()
+def m010_resident_messages(db: Database) -> None:
+    """Check-ins (and now officers' messages) go to residents through the resident loop (target ``resident``),
+    not through Telegram's staff-chat loop: what that loop had already delivered or tried is carried over."""
+    db.execute("insert or ignore into alert_deliveries (outbox_id, target, attempts, next_attempt_at, delivered_at,"
+               " last_error, message_id, chat_id) select d.outbox_id, 'resident', d.attempts, d.next_attempt_at,"
+               " d.delivered_at, d.last_error, d.message_id, d.chat_id from alert_deliveries d"
+               " join outbox o on o.id = d.outbox_id where o.kind = 'checkin' and d.target = 'telegram'")
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 

@@ -236,3 +236,76 @@ def test_alerts_telegram_delivered_before_the_upgrade_are_not_sent_again(tmp_pat
     assert [r["escalation_id"] for r in desk.due("telegram")] == [3]  # #1 delivered, #2 waits for its retry
     assert [r["escalation_id"] for r in desk.due("wecom")] == [1, 2, 3]  # a new target starts from scratch
     assert desk.alert_messages(1) == [{"chat_id": "-100", "message_id": 77}]
+
+
+def test_an_officer_writes_to_the_resident_and_the_answer_reaches_the_desk(settings, fake, tmp_path, understander,
+                                                                           staff_env):
+    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+    try:
+        fake.push_message(RESIDENT, URGENT)
+        assert "值班民警" in fake.wait_for(lambda: fake.sent(RESIDENT))[0]["text"]
+        fake.wait_for(lambda: staff_alerts(fake))
+        fake.push_message(STRANGER, "/say 1 我是民警")
+        assert "只供值班民警" in fake.wait_for(lambda: fake.sent(STRANGER))[0]["text"]
+        fake.push_message(OFFICER, "/say 1")
+        assert "用法" in fake.wait_for(lambda: fake.sent(OFFICER))[0]["text"]
+
+        fake.push_message(OFFICER, "/say 1 阿姨您好，我是县反诈中心民警小王。千万别转账，我五分钟后给您打电话。")
+        said = fake.wait_for(lambda: [m for m in fake.sent(RESIDENT) if "小王" in m["text"]])[0]["text"]
+        assert said.startswith("【") and "值班民警】阿姨您好" in said and "回复" in said
+        fake.wait_for(lambda: bot.store.query("select 1 from escalation_events where action = 'message_sent'"))
+        assert len(fake.wait_for(lambda: [m for m in fake.sent(OFFICER) if "已排队" in m["text"]])) == 1
+        assert not [m for m in fake.sent(STRANGER) if "小王" in m["text"]]
+
+        fake.push_message(RESIDENT, "好的好的，我没转，在家等你电话，我的手机13812345678")
+        update = fake.wait_for(lambda: [m for m in fake.sent(STAFF_CHAT) if "居民回复" in m["text"]])[-1]["text"]
+        assert "我没转" in update and "13812345678" not in update and "138****5678" in update  # masked
+        assert "给居民留言：阿姨您好" in update  # the thread, in order, in the record
+
+        with bot.store.transaction() as db:  # the day-after check-in goes out the same way
+            db["outbox"].insert({"kind": "checkin", "escalation_id": 1, "chat_id": str(RESIDENT), "payload": "{}",
+                                 "created_at": ago(minutes=0), "next_attempt_at": ago(minutes=0)})
+        checkin = fake.wait_for(lambda: [m for m in fake.sent(RESIDENT) if "现在都还好吗" in m["text"]])
+        assert len(checkin) == 1 and "96110" in checkin[0]["text"]
+    finally:
+        bot.stop()
+
+
+def test_a_message_that_cannot_reach_the_resident_tells_the_desk_to_call(settings, fake, tmp_path, understander,
+                                                                         staff_env):
+    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+    try:
+        fake.push_message(RESIDENT, URGENT)
+        fake.wait_for(lambda: staff_alerts(fake))
+        fake.fail_chat(RESIDENT, 403)  # the resident blocked the bot
+        fake.push_message(OFFICER, "/say 1 您好，我是反诈中心民警，请接一下电话")
+        update = fake.wait_for(lambda: [m for m in fake.sent(STAFF_CHAT) if "没有送到" in m["text"]])[-1]["text"]
+        assert "#1" in update and "电话联系" in update
+        time.sleep(3)  # not retried: a blocked resident is not written to again
+        rows = bot.store.query("select d.attempts, d.delivered_at from alert_deliveries d join outbox o"
+                               " on o.id = d.outbox_id where o.kind = 'resident_message'")
+        assert len(rows) == 1 and rows[0]["attempts"] == 1 and rows[0]["delivered_at"]
+        events = [r["action"] for r in bot.store.query("select action from escalation_events order by id")]
+        assert "message_undelivered" in events and "message_sent" not in events
+    finally:
+        bot.stop()
+
+
+def test_cli_say_refuses_what_cannot_be_sent_and_queues_the_rest(run_bot, tmp_path):
+    store = Store(tmp_path / "bot.db")
+    escalations = Escalations(store)
+    web = escalations.open_or_update("web", "w1", "fake_police", "urgent", ["安全账户"], 30000, "…").id
+    wechat = escalations.open_or_update("wechat", "oResident0001", "fake_police", "urgent", ["安全账户"], None, "…").id
+    store.close()
+    refused = run_bot("escalation", str(web), "--say", "您好")
+    assert refused.returncode == 2 and "打电话" in refused.stderr.decode()
+    assert run_bot("escalation", str(wechat), "--say", "   ").returncode == 2
+    assert run_bot("escalation", str(wechat), "--say", "很" * 601).returncode == 2
+    queued = run_bot("escalation", str(wechat), "--say", "您好，我是县反诈中心民警，请不要转账")
+    assert queued.returncode == 0, queued.stderr.decode()
+    record = json.loads(queued.stdout)
+    assert [e["action"] for e in record["events"]][-1] == "message"
+    store = Store(tmp_path / "bot.db")
+    rows = store.query("select kind, chat_id, payload from outbox where kind = 'resident_message'")
+    assert len(rows) == 1 and rows[0]["chat_id"] == "oResident0001" and "请不要转账" in rows[0]["payload"]
+    store.close()

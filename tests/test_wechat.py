@@ -24,10 +24,10 @@ def wechat_api():
     api.stop()
 
 
-def start_bot(settings, tmp_path, understander, monkeypatch, api, safe=False):
+def start_bot(settings, tmp_path, understander, monkeypatch, api, safe=False, secret=APP_SECRET):
     monkeypatch.setenv("WECHAT_TOKEN", TOKEN)
     monkeypatch.setenv("WECHAT_APP_ID", APP_ID)
-    monkeypatch.setenv("WECHAT_APP_SECRET", APP_SECRET)
+    monkeypatch.setenv("WECHAT_APP_SECRET", secret)
     monkeypatch.setenv("WECHAT_API_BASE_URL", api.base_url)
     if safe:
         monkeypatch.setenv("WECHAT_AES_KEY", AES_KEY)
@@ -59,12 +59,57 @@ def test_server_verification_echoes_only_for_a_valid_signature(bot):
 def test_a_fake_police_chat_is_warned_and_escalates_on_the_same_queue(bot):
     user = WeChatUser(bot.url)
     status, reply, _ = user.send(URGENT)
-    assert status == 200 and "110" in reply and "会尽快联系您" not in reply  # no promise the desk cannot keep
-    assert "手机号" in reply  # … it asks for a phone number instead
+    assert status == 200 and "110" in reply and "会尽快联系您" in reply  # the desk can write back (below)
     rows = bot.store.query("select channel, chat_id, contact, risk from escalations")
     assert rows and rows[0]["channel"] == "wechat" and rows[0]["chat_id"] == user.openid
     assert rows[0]["risk"] in ("high", "urgent")
     assert bot.store.query("select kind from outbox")[0]["kind"] == "staff_alert"
+
+
+def test_without_the_customer_service_api_no_contact_is_promised(settings, tmp_path, understander, monkeypatch,
+                                                                   wechat_api):
+    running = start_bot(settings, tmp_path, understander, monkeypatch, wechat_api, secret="")
+    try:
+        status, reply, _ = WeChatUser(running.url).send(URGENT)
+        assert status == 200 and "110" in reply and "会尽快联系您" not in reply  # the desk could not write back
+        assert "手机号" in reply  # … so it asks for a phone number instead
+    finally:
+        running.stop()
+
+
+def test_the_desk_writes_back_through_the_customer_service_api(bot, wechat_api):
+    user = WeChatUser(bot.url)
+    user.send(URGENT)
+    escalation = bot.store.query("select id from escalations")[0]["id"]
+    bot.engine.escalations.say(escalation, "您好，我是县反诈中心民警。请先别转账，把柜台电话告诉我。", "officer")
+    sent = wechat_api.wait_for(lambda: [b for b in wechat_api.sent() if "县反诈中心民警" in str(b)])
+    assert sent[0]["touser"] == user.openid and sent[0]["msgtype"] == "text"
+    assert "值班民警】您好" in sent[0]["text"]["content"]
+    status, reply, _ = user.send("好的我没转，柜台电话是0315-1234567")
+    assert status == 200 and reply  # the bot still answers …
+    notes = wait_for_rows(bot, "select note from escalation_events where action = 'reply'")
+    assert "我没转" in notes[0]["note"]  # … and the desk gets the answer
+    assert bot.store.query("select count(*) n from outbox where kind = 'staff_update'")[0]["n"] >= 1
+
+
+def test_outside_the_48_hour_window_the_desk_is_told_to_call(bot, wechat_api):
+    user = WeChatUser(bot.url)
+    user.send(URGENT)
+    wechat_api.errors["/cgi-bin/message/custom/send"] = [45015]
+    bot.engine.escalations.say(1, "您好，我是反诈中心民警", "officer")
+    events = wait_for_rows(bot, "select note from escalation_events where action = 'message_undelivered'")
+    assert "48" in events[0]["note"]
+    assert not bot.store.query("select 1 from escalation_events where action = 'message_sent'")
+
+
+def wait_for_rows(bot, sql: str, timeout: float = 15.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = bot.store.query(sql)
+        if rows:
+            return rows
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {sql}")
 
 
 def test_a_bad_signature_gets_403_and_is_not_processed(bot):

@@ -25,7 +25,6 @@ from bot.dialogue.engine import Engine
 from bot.desk.escalations import STATUS_ZH, STATUSES, UNRESOLVED
 
 log = logging.getLogger(__name__)
-CHECK_IN = "您好，这里是反诈助手。前几天您反映的情况，现在都还好吗？如果还有人让您转账或者您需要帮助，请直接回复我，或拨打 96110。"
 
 
 def status_buttons(escalation_id: int) -> InlineKeyboardMarkup:
@@ -54,6 +53,7 @@ class DeskBot(DeliveryLoop):
         app.add_handler(CommandHandler("unblock", self.on_unblock))
         app.add_handler(CommandHandler("queue", self.on_queue))
         app.add_handler(CommandHandler("escalation", self.on_escalation))
+        app.add_handler(CommandHandler("say", self.on_say))
         app.add_handler(CommandHandler("reload", self.on_reload))
         app.add_handler(CommandHandler("addworker", self.on_add_worker))
         app.add_handler(CommandHandler("alert", self.on_alert))
@@ -73,8 +73,8 @@ class DeskBot(DeliveryLoop):
     async def deliver_due(self) -> int:
         sent = 0
         staff_chat = self.desk.settings.staff_chat_id
-        for row in await asyncio.to_thread(self.desk.due):
-            if row["kind"] in STAFF_KINDS and not staff_chat:
+        for row in await asyncio.to_thread(self.desk.due, "telegram", 20, STAFF_KINDS):
+            if not staff_chat:
                 if not self._warned_no_chat:
                     log.warning("STAFF_CHAT_ID is not set: %d staff alerts wait in the outbox", self.desk.pending())
                     self._warned_no_chat = True
@@ -85,9 +85,6 @@ class DeskBot(DeliveryLoop):
                 await asyncio.to_thread(self.desk.failed, row, "429 Too Many Requests", seconds(exc.retry_after))
                 continue
             except Forbidden as exc:
-                if row["kind"] == "checkin":  # the resident blocked the bot: nothing more to do
-                    await asyncio.to_thread(self.desk.delivered, row["id"], None, str(row["chat_id"]))
-                    continue
                 await asyncio.to_thread(self.desk.failed, row, f"forbidden: {exc}")
                 continue
             except TelegramError as exc:
@@ -112,10 +109,6 @@ class DeskBot(DeliveryLoop):
         escalation, events = self.desk.escalation(row["escalation_id"])
         if escalation is None:
             return None, ""
-        if row["kind"] == "checkin":
-            chat = str(escalation["chat_id"]).split(":")[0]
-            message = await self.sender.send_message(chat, CHECK_IN)
-            return message.message_id, chat
         chat = self.desk.settings.staff_chat_id
         names = {k: v.name for k, v in self.engine.content.scams.items()}
         text = alert_text(escalation, events, names, row["kind"])
@@ -307,3 +300,22 @@ class DeskBot(DeliveryLoop):
             return await send_text(context.bot, update.effective_chat.id, f"找不到预警 #{escalation_id}。")
         names = {k: v.name for k, v in self.engine.content.scams.items()}
         await send_text(context.bot, update.effective_chat.id, alert_text(escalation, events, names))
+
+    async def on_say(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/say ID text: write to the resident of an escalation through the bot (their answers come back here)."""
+        if not self.desk.settings.is_staff(update.effective_user.id):
+            return await self.refuse(update, "/say")
+        parts = (update.effective_message.text or "").split(maxsplit=2)
+        if len(parts) < 3 or not parts[1].lstrip("#").isdigit():
+            return await send_text(context.bot, update.effective_chat.id,
+                                   "用法：/say 编号 留言内容（通过机器人发给这条预警的居民）")
+        escalation_id = int(parts[1].lstrip("#"))
+        try:
+            await asyncio.to_thread(self.engine.escalations.say, escalation_id, parts[2], self.actor(update))
+        except KeyError:
+            return await send_text(context.bot, update.effective_chat.id, f"找不到预警 #{escalation_id}。")
+        except ValueError as exc:
+            return await send_text(context.bot, update.effective_chat.id, str(exc).split(" / ")[0])
+        await send_text(context.bot, update.effective_chat.id,
+                        f"留言已排队发给预警 #{escalation_id} 的居民。没送到或者居民回复时，这里会收到更新。")
+

@@ -20,7 +20,7 @@ from collections import deque
 
 import httpx
 
-from bot.desk.escalations import STATUS_ZH
+from bot.desk.escalations import ANSWERABLE, STATUS_ZH
 from bot.desk.loop import DeliveryLoop
 from bot.desk.outbox import RISK_ZH, STAFF_KINDS, Desk, alert_text, digest_text, flood_text
 from bot.dialogue.engine import Engine
@@ -33,9 +33,12 @@ MAX_BYTES = 4000  # a markdown message's content is at most 4,096 bytes
 FOLLOW_UP_SECONDS = 30  # how often re-alerts, reminders and a flood group's last alert are looked for
 
 
-def how_to_act(escalation_id: int) -> str:
-    return (f"处理：在值班电脑上运行 python -m bot escalation {escalation_id} --set claimed（认领），"
+def how_to_act(escalation: dict) -> str:
+    text = (f"处理：在值班电脑上运行 python -m bot escalation {escalation['id']} --set claimed（认领），"
             f"之后 --set contacted / dissuaded / lost / unreachable / closed --note \"情况\"")
+    if escalation["channel"] in ANSWERABLE:
+        text += "；给居民留言：--say \"留言内容\""
+    return text
 
 
 class WeComDesk(DeliveryLoop):
@@ -93,7 +96,7 @@ class WeComDesk(DeliveryLoop):
             return ""
         text = alert_text(escalation, events, names, row["kind"])
         if escalation["status"] in ("open", "claimed", "contacted"):
-            text += "\n" + how_to_act(escalation["id"])
+            text += "\n" + how_to_act(escalation)
         else:
             text += f"\n（已{STATUS_ZH.get(escalation['status'], escalation['status'])}，无需处理）"
         return text

@@ -29,6 +29,11 @@ from bot.store import Store, ago, now
 
 STATUSES = ("open", "claimed", "contacted", "dissuaded", "lost", "unreachable", "closed")
 UNRESOLVED = ("open", "claimed", "contacted")
+# Channels whose residents the desk can write back to through the bot (Telegram; WeChat's customer-service API
+# within 48 hours of the resident's last message). The web page and the terminal cannot be written to.
+ANSWERABLE = ("telegram", "wechat")
+SAY_MAX_CHARS = 600  # one officer's message to a resident
+REPLY_WINDOW_HOURS = 48  # a resident's messages reach the desk this long after the desk wrote to them
 STATUS_ZH = {"open": "待认领", "claimed": "已认领", "contacted": "已联系", "dissuaded": "已劝阻",
              "lost": "已被骗", "unreachable": "联系不上", "closed": "已关闭"}
 
@@ -297,3 +302,72 @@ class Escalations:
             db["escalation_events"].insert({"escalation_id": escalation_id, "at": stamp, "actor": actor,
                                             "action": "status", "status": status, "note": note})
             return {**row, **changes}
+
+    # --- the desk writes to the resident, the resident's answers reach the desk --------------------------
+
+    def say(self, escalation_id: int, text: str, actor: str) -> int:
+        """Queue an officer's message to the resident of an escalation (delivered by the resident loop of the
+        service, ``bot.desk.residents``); returns its outbox id. ValueError with a reason for the officer when
+        it cannot go: empty, too long, or a channel the bot cannot write to."""
+        text = (text or "").strip()
+        if not text:
+            raise ValueError("留言是空的 / the message is empty")
+        if len(text) > SAY_MAX_CHARS:
+            raise ValueError(f"留言太长（{len(text)} 字，最多 {SAY_MAX_CHARS} 字）/ too long")
+        stamp = now()
+        with self.store.transaction() as db:
+            rows = list(db.query("select channel, chat_id from escalations where id = :id", {"id": escalation_id}))
+            if not rows:
+                raise KeyError(escalation_id)
+            if rows[0]["channel"] not in ANSWERABLE:
+                raise ValueError(f"这位居民是从 {rows[0]['channel']} 来的，机器人无法给他回消息，请打电话联系"
+                                 f" / residents on {rows[0]['channel']} cannot be written to")
+            db["escalation_events"].insert({"escalation_id": escalation_id, "at": stamp, "actor": actor,
+                                            "action": "message", "status": None, "note": text})
+            outbox_id = db["outbox"].insert({"kind": "resident_message", "escalation_id": escalation_id,
+                                             "chat_id": rows[0]["chat_id"], "payload": json.dumps({"text": text},
+                                                                                                ensure_ascii=False),
+                                             "created_at": stamp, "next_attempt_at": stamp}).last_pk
+        self._notify(escalation_id)
+        return outbox_id
+
+    def message_outcome(self, escalation_id: int, delivered: bool, reason: str = "") -> None:
+        """Record whether an officer's message reached the resident; when it did not, the desk is told (a
+        staff update) so the officer calls instead."""
+        stamp = now()
+        with self.store.transaction() as db:
+            db["escalation_events"].insert({"escalation_id": escalation_id, "at": stamp, "actor": "system",
+                                            "action": "message_sent" if delivered else "message_undelivered",
+                                            "status": None, "note": reason[:200]})
+            if not delivered:
+                db["outbox"].insert({"kind": "staff_update", "escalation_id": escalation_id, "payload": "{}",
+                                     "created_at": stamp, "next_attempt_at": stamp})
+        if not delivered:
+            self._notify(escalation_id)
+
+    def resident_wrote(self, channel: str, chat_id: str, text: str) -> int | None:
+        """A resident's message after the desk wrote to them (within ``REPLY_WINDOW_HOURS``, escalation still
+        unresolved) goes to the desk as an update; returns the escalation id, or None when there is none."""
+        if channel not in ANSWERABLE or not (text or "").strip():
+            return None
+        rows = self.store.query(
+            "select e.id from escalations e where e.channel = :c and e.chat_id = :chat and e.status in"
+            f" ({', '.join(repr(s) for s in UNRESOLVED)}) and exists (select 1 from escalation_events v"
+            " where v.escalation_id = e.id and v.action = 'message' and v.at >= :since) order by e.id desc limit 1",
+            {"c": channel, "chat": str(chat_id), "since": ago(hours=REPLY_WINDOW_HOURS)})
+        if not rows:
+            return None
+        escalation_id, stamp = rows[0]["id"], now()
+        with self.store.transaction() as db:
+            db["escalation_events"].insert({"escalation_id": escalation_id, "at": stamp, "actor": "resident",
+                                            "action": "reply", "status": None, "note": text.strip()[:500]})
+            waiting = list(db.query(  # an update not sent anywhere yet will show this reply too
+                "select 1 from outbox o where o.escalation_id = :id and o.kind = 'staff_update' and not exists"
+                " (select 1 from alert_deliveries d where d.outbox_id = o.id and d.delivered_at is not null)"
+                " limit 1", {"id": escalation_id}))
+            if not waiting:
+                db["outbox"].insert({"kind": "staff_update", "escalation_id": escalation_id, "payload": "{}",
+                                     "created_at": stamp, "next_attempt_at": stamp})
+        self._notify(escalation_id)
+        return escalation_id
+

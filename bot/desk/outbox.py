@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from bot.config import Settings
-from bot.desk.escalations import STATUS_ZH, queue_flood_alert
+from bot.desk.escalations import ANSWERABLE, STATUS_ZH, queue_flood_alert
 from bot.redact import mask
 from bot.store import Store, ago, now
 
@@ -97,12 +97,28 @@ def alert_text(row: dict, events: list[dict], scam_names: dict[str, str], kind: 
         f"摘要：{mask(row.get('summary') or '', keep_address=row.get('source') == 'visit')}",
         f"时间：{_local(row['created_at'])}　状态：{STATUS_ZH.get(row['status'], row['status'])}",
     ]
-    history = [e for e in events if e["action"] == "status"]
+    history = [line for line in map(event_line, events) if line]
     if history:
         lines.append("处理记录：")
-        lines += [f"· {_local(e['at'])} {e['actor']} {STATUS_ZH.get(e['status'], e['status'])}"
-                  + (f"（{mask(e['note'])}）" if e.get("note") else "") for e in history]
+        lines += history[-12:]  # the newest; the whole record: python -m bot escalation N
     return "\n".join(lines)
+
+
+def event_line(event: dict) -> str:
+    """One line of an escalation's record for the desk (notes masked), or "" for events not shown."""
+    at, note = _local(event["at"]), mask(event.get("note") or "")
+    action = event["action"]
+    if action == "status":
+        return f"· {at} {event['actor']} {STATUS_ZH.get(event['status'], event['status'])}" + (f"（{note}）" if note else "")
+    if action == "message":
+        return f"· {at} {event['actor']} 给居民留言：{note}"
+    if action == "message_undelivered":
+        return f"· {at} ❗留言没有送到居民（{note or '无法送达'}），请改为电话联系"
+    if action == "reply":
+        return f"· {at} 💬 居民回复：{note}"
+    if action == "message_sent":
+        return f"· {at} 留言已送到居民"
+    return ""
 
 
 def flood_text(members: list[dict], scam_names: dict[str, str], shown: int = 5, payload: str | None = None) -> str:
@@ -254,7 +270,8 @@ class Desk:
                 queued += 1
             if s.check_in_residents:
                 quiet = list(db.query(
-                    "select id, chat_id from escalations where channel = 'telegram' and checked_in_at is null"
+                    "select id, chat_id from escalations where channel in"
+                    f" ({', '.join(repr(c) for c in ANSWERABLE)}) and checked_in_at is null"
                     " and created_at <= :due", {"due": ago(hours=s.check_in_after_hours)}))
                 for row in quiet:
                     db.execute("update escalations set checked_in_at = ? where id = ?", [stamp, row["id"]])

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bot.desk.escalations import ANSWERABLE
 from bot.dialogue.context import Host, TurnContext
 from bot.dialogue.guided import GuidedMode
 from bot.dialogue.responses import Button, Reply, fill
@@ -43,10 +44,10 @@ NO_SIGN_OF_SCAM = {"utter_not_scam", "action_default_fallback"}
 # ("咋办", "那怎么办啊 我老公还不知道") once a scam is established.
 RESTART = {"action_clarify", "action_explain"}
 SHORT_FOLLOW_UP = 16
-# Channels on which the desk can reach the resident without a phone number (it can message them back).
-# Not WeChat yet: the desk has no way to answer through the customer-service API, so a call is promised there
-# only once the resident gives a phone number.
-REACHABLE_CHANNELS = {"telegram"}
+# Channels on which the desk can reach the resident without a phone number: an officer writes back through the
+# bot (``python -m bot escalation N --say``, ``/say`` in the staff chat). The service narrows this to the
+# messengers it runs (``Engine.reachable``): WeChat only with the customer-service API (``WECHAT_APP_SECRET``).
+REACHABLE_CHANNELS = frozenset(ANSWERABLE)
 # Channels the daily warning is pushed to (Telegram one by one, WeChat by the official account's mass send).
 PUSH_CHANNELS = {"telegram", "wechat"}
 UNQUOTED = {"stopped", "not_yet", "elderly", "past_story", "ongoing", "verified"}
@@ -182,7 +183,7 @@ class Actions:
     def desk_line(self, ctx: TurnContext) -> str:
         """What the resident is told about the duty desk: a call is promised only when it can happen."""
         situation = Situation.of(ctx.tracker.slots)
-        reachable = ctx.channel in REACHABLE_CHANNELS or bool(situation.contact or ctx.contact)
+        reachable = ctx.channel in self.engine.reachable or bool(situation.contact or ctx.contact)
         if situation.contact and not ctx.tracker.slots.get("contact_told"):
             ctx.tracker.slots["contact_told"] = True
             name = "utter_desk_contact_saved"
@@ -305,7 +306,10 @@ class Actions:
 
     def check_results(self, ctx: TurnContext, limit: int = 10) -> str:
         """The "查询结果" lines for the numbers, links and accounts of the message ("" when none)."""
-        items = items_of(ctx.understanding)
+        own = re.sub(r"\D", "", Situation.of(ctx.tracker.slots).contact or ctx.contact or "")
+        # The resident's own number ("我的电话138…", given for the desk to call back) is not looked up.
+        items = [(kind, text) for kind, text in items_of(ctx.understanding)
+                 if not (own and kind == "phone" and re.sub(r"\D", "", text) == own)]
         ctx.checked = True
         if not items:
             return ""

@@ -52,6 +52,7 @@ class Host(Protocol):
     escalations: "Escalations"
     risklist: "RiskList"
     subscriptions: "Subscriptions"
+    reachable: set[str]  # channels the duty desk can write back to
 
     def summary(self, ctx: TurnContext) -> str: ...
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from bot.outreach.subscriptions import Subscriptions
 from bot.config import Settings
 from bot.scams import Content
-from bot.dialogue.actions import QUIZ_ANSWER, Actions
+from bot.dialogue.actions import QUIZ_ANSWER, REACHABLE_CHANNELS, Actions
 from bot.dialogue.brain import Brain
 from bot.dialogue.context import TurnContext
 from bot.dialogue.responses import Reply, Responses
@@ -107,6 +107,7 @@ class Engine:
         self.subscriptions = Subscriptions(store)
         self.risklist = RiskList(store)
         self.actions = Actions(self)
+        self.reachable: set[str] = set(REACHABLE_CHANNELS)  # the service sets the messengers it runs
         self._locks: OrderedDict[str, threading.Lock] = OrderedDict()
         self._locks_guard = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -150,7 +151,16 @@ class Engine:
             self._add_check_results(ctx)
             tracker.updated_at = time.time()
             self._save(ctx, text or "")
-            return TurnResult(ctx.replies, understanding, ctx.escalation_id, executed, dict(tracker.slots))
+        if text and not text.startswith("/"):  # a button's payload is not the resident's words
+            self._to_desk(channel, str(user_id), text)
+        return TurnResult(ctx.replies, understanding, ctx.escalation_id, executed, dict(tracker.slots))
+
+    def _to_desk(self, channel: str, user_id: str, text: str) -> None:
+        """The resident's words reach the duty desk when an officer has written to them (never fails a turn)."""
+        try:
+            self.escalations.resident_wrote(channel, user_id, text)
+        except sqlite3.Error as exc:
+            log.error("a resident's reply to the desk was not recorded (%s)", exc)
 
     async def handle_async(self, channel: str, user_id: str, text: str | None, contact: str = "", origin: str = "",
                            bound: float = TURN_BOUND_SECONDS) -> TurnResult:
