@@ -1,7 +1,9 @@
 """What the core needs from a messenger to reach someone, whatever the messenger is.
 
-Telegram, WeChat and the WeCom robot implement ``Messenger``; the broadcaster (and the desk's alerts)
-use only this interface and these errors, so the core never imports a messenger's library.
+Telegram, WeChat and the WeCom robot implement ``Messenger``. The broadcaster, the desk's messages to residents
+(``bot.desk.residents``) and the WeCom robot's alerts use only this interface and these errors, so the core never
+imports a messenger's library. Telegram's staff chat sends its alerts with buttons and edits them in place, which
+plain text cannot say: it keeps that in ``bot.channels.telegram_desk``. The web page cannot be written to.
 """
 
 from __future__ import annotations

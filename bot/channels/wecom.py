@@ -24,12 +24,14 @@ from bot.desk.escalations import ANSWERABLE, STATUS_ZH
 from bot.desk.loop import DeliveryLoop
 from bot.desk.outbox import RISK_ZH, STAFF_KINDS, Desk, alert_text, digest_text, flood_text
 from bot.dialogue.engine import Engine
+from bot.messenger import DeliveryError, RateLimited
 from bot.redact import loggable, mask
 
 log = logging.getLogger(__name__)
 TARGET = "wecom"
 PER_MINUTE = 20  # WeCom's limit per group robot
 MAX_BYTES = 4000  # a markdown message's content is at most 4,096 bytes
+RATE_LIMIT_RETRY_SECONDS = 60.0  # the longest wait after the robot's "over the limit"
 FOLLOW_UP_SECONDS = 30  # how often re-alerts, reminders and a flood group's last alert are looked for
 
 
@@ -39,6 +41,30 @@ def how_to_act(escalation: dict) -> str:
     if escalation["channel"] in ANSWERABLE:
         text += "；给居民留言：--say \"留言内容\""
     return text
+
+
+class WeComRobot:
+    """A WeCom group robot as a ``bot.messenger.Messenger``: its one group is the only address."""
+
+    channel = TARGET
+
+    def __init__(self, webhook_url: str, client: httpx.AsyncClient):
+        self.url, self.client = webhook_url, client
+
+    async def send(self, address: str, text: str) -> str | None:
+        try:
+            response = await self.client.post(self.url, json={"msgtype": "markdown", "markdown": {"content": text}})
+            data = response.json() if response.content else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise DeliveryError(f"HTTP {response.status_code}")
+        errcode = data.get("errcode", 0)
+        if errcode == 45009:  # over the robot's 20 a minute
+            raise RateLimited(RATE_LIMIT_RETRY_SECONDS, f"errcode 45009: {data.get('errmsg', '')}")
+        if errcode != 0:
+            raise DeliveryError(f"errcode {errcode}: {data.get('errmsg', '')}")
+        return None
 
 
 class WeComDesk(DeliveryLoop):
@@ -51,6 +77,7 @@ class WeComDesk(DeliveryLoop):
         self.per_minute, self.timeout = per_minute, timeout
         self.sent_at: deque[float] = deque()
         self.client: httpx.AsyncClient | None = None
+        self.robot: WeComRobot | None = None
         self.last_follow_up = 0.0
 
     @classmethod
@@ -60,6 +87,7 @@ class WeComDesk(DeliveryLoop):
 
     async def start(self) -> None:
         self.client = httpx.AsyncClient(timeout=self.timeout)
+        self.robot = WeComRobot(self.url, self.client)
         self.start_loop(self.engine.escalations)
 
     async def stop(self) -> None:
@@ -72,13 +100,16 @@ class WeComDesk(DeliveryLoop):
     def due(self, limit: int = 200) -> list[dict]:
         return self.desk.due(TARGET, limit, kinds=STAFF_KINDS)
 
-    def _mark(self, rows: list[dict], error: str | None) -> float:
+    def _mark(self, rows: list[dict], error: DeliveryError | None) -> float:
         delay = 0.0
         for row in rows:
             if error is None:
                 self.desk.delivered(row["id"], None, "", TARGET)
-            else:
-                delay = self.desk.failed(row, error, target=TARGET)
+                continue
+            # Over the robot's limit, its minute is over within 60 s: the backoff never waits longer.
+            limit = (min(2.0 ** ((row.get("attempts") or 0) + 1), error.retry_after)
+                     if isinstance(error, RateLimited) else None)
+            delay = self.desk.failed(row, str(error), limit, TARGET)
         return delay
 
     # --- texts --------------------------------------------------------------------------------
@@ -144,18 +175,13 @@ class WeComDesk(DeliveryLoop):
 
     # --- sending --------------------------------------------------------------------------------
 
-    async def post(self, text: str) -> str | None:
-        """Post one text; None on success, else what went wrong."""
+    async def post(self, text: str) -> DeliveryError | None:
+        """Post one text through the robot; None on success, else what went wrong."""
         self.sent_at.append(time.monotonic())
         try:
-            response = await self.client.post(self.url, json={"msgtype": "markdown", "markdown": {"content": text}})
-            data = response.json() if response.content else {}
-        except (httpx.HTTPError, ValueError) as exc:
-            return f"{type(exc).__name__}: {exc}"
-        if response.status_code >= 400:
-            return f"HTTP {response.status_code}"
-        if data.get("errcode", 0) != 0:
-            return f"errcode {data.get('errcode')}: {data.get('errmsg', '')}"
+            await self.robot.send("", text)
+        except DeliveryError as exc:
+            return exc
         return None
 
     def pace(self) -> float:
@@ -186,8 +212,8 @@ class WeComDesk(DeliveryLoop):
             error = await self.post(text)
             if error:
                 delay = await asyncio.to_thread(self._mark, group, error)
-                log.warning("WeCom robot refused %d alert(s) (%s); retry in %.0fs", len(group), loggable(error), delay)
-                if "45009" in error:
+                log.warning("WeCom robot refused %d alert(s) (%s); retry in %.0fs", len(group), loggable(str(error)), delay)
+                if isinstance(error, RateLimited):
                     break  # the robot says its minute is used up: the rest wait, merged, for the next round
                 continue
             await asyncio.to_thread(self._mark, group, None)
