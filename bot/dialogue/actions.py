@@ -149,6 +149,8 @@ class Actions:
 
     def next_steps(self, ctx: TurnContext) -> None:
         """The two or three things that matter now, for the situation the conversation has reached."""
+        if any(reply.kind.startswith("utter_next_") for reply in ctx.replies):
+            return  # said once this turn already
         situation = Situation.of(ctx.tracker.slots)
         if situation.verified or (situation.hung_up and not situation.gone):
             name = "utter_praise"
@@ -164,6 +166,8 @@ class Actions:
             name = "utter_next_relative"
         elif situation.live_call:
             name = "utter_next_on_call"
+        elif any(cue.id == "secrecy" for cue in ctx.understanding.cues):  # "他说不能告诉我儿子"
+            name = "utter_next_secrecy"
         else:
             name = "utter_next_nothing_sent"
         reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
@@ -283,6 +287,12 @@ class Actions:
             ctx.escalation_id = opened.id
         else:
             slots["escalation_spooled"] = True  # written to the spool: no promise of a call, 110 all the same
+        repeat = opened.recorded and not opened.created and slots.get("urgent_told") and not ctx.short
+        slots["urgent_told"] = True
+        if repeat:  # warned urgently already, the desk has the update: what to do now, not the same warning again
+            self.next_steps(ctx)
+            ctx.replies[-1].urgent = True
+            return
         lost = any(c.id in LOST_CUES for c in ctx.cues) or slots.get("transferred") or slots.get("paid_fee")
         name = ("utter_guided_urgent_" if ctx.short else "utter_urgent_") + ("lost" if lost else "moving")
         reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
