@@ -1,1 +1,2 @@
-"""Front ends: Telegram, a terminal chat and a local web chat. They know nothing of NLU."""
+"""Messengers around the engine: the web chat, the terminal, Telegram (residents and the staff chat), the WeChat
+official account and the WeCom group robot. They know nothing of NLU."""

@@ -15,7 +15,6 @@ import logging
 
 from bot.desk.loop import DeliveryLoop
 from bot.desk.outbox import Desk
-from bot.dialogue.tracker import Tracker
 from bot.messenger import DeliveryError, Messenger, RateLimited, Unreachable
 
 log = logging.getLogger(__name__)
@@ -38,12 +37,9 @@ class ResidentLoop(DeliveryLoop):
         await self.stop_loop()
 
     def text_of(self, row: dict) -> str:
-        actions, brain = self.engine.actions, self.engine.brain
-        values = actions.values(brain, Tracker("-"))
         if row["kind"] == "checkin":
-            return brain.responses.render("utter_check_in", values).text
-        said = json.loads(row["payload"] or "{}").get("text", "")
-        return brain.responses.render("utter_desk_message", {**values, "said": said}).text
+            return self.engine.actions.text("utter_check_in")
+        return self.engine.actions.text("utter_desk_message", said=json.loads(row["payload"] or "{}").get("text", ""))
 
     async def deliver_due(self) -> int:
         sent = 0

@@ -116,6 +116,11 @@ class Actions:
             "hang_up": "，不要再回复对方" if Situation.of(tracker.slots).no_call else "，马上挂断电话",
         }
 
+    def text(self, name: str, **extra: str) -> str:
+        """Response ``name`` outside any conversation (a check-in, an officer's message), current brain."""
+        brain = self.engine.brain
+        return brain.responses.render(name, self.values(brain, Tracker("-")) | extra).text
+
     def hotline_line(self, brain: "Brain | None" = None, tracker: Tracker | None = None) -> str:
         """The hotline line (every reply that gives advice ends with it; broadcasts too)."""
         brain = brain or self.engine.brain
