@@ -40,10 +40,12 @@ ADVICE_RESPONSES = {"utter_praise", "utter_after_downloaded_app_yes", "utter_rep
 # Cues not worth quoting back: they show the resident is safe, or describe the resident.
 # Replies that say, in effect, "no sign of fraud here": never after a scam is established.
 NO_SIGN_OF_SCAM = {"utter_not_scam", "action_default_fallback"}
-# Replies that restart the story ("which scam is it?", "what is a 杀猪盘?"): not for a short follow-up
-# ("咋办", "那怎么办啊 我老公还不知道") once a scam is established.
+# Replies that restart the story ("which scam is it?", "what is a 杀猪盘?"): once a scam is established, only for a
+# question about a scam, never for a short follow-up ("咋办") or more of the story ("我爸不听我的").
 RESTART = {"action_clarify", "action_explain"}
 SHORT_FOLLOW_UP = 16
+# A question about a scam ("那杀猪盘是什么意思？"): the only thing that restarts the story once a scam is established.
+ASKS_ABOUT = re.compile(r"是什么|什么意思|啥意思|什么是|啥是|是不是|真的假的|(?<!怎么办)(?<!咋办)(?<!怎么弄)[?？]")
 # Channels on which the desk can reach the resident without a phone number: an officer writes back through the
 # bot (``python -m bot escalation N --say``, ``/say`` in the staff chat). The service narrows this to the
 # messengers it runs (``Engine.reachable``): WeChat only with the customer-service API (``WECHAT_APP_SECRET``).
@@ -136,8 +138,10 @@ class Actions:
         ctx.replies.append(reply)
 
     def run(self, name: str, ctx: TurnContext) -> None:
-        if (name in NO_SIGN_OF_SCAM or (name in RESTART and len(ctx.understanding.text.strip()) <= SHORT_FOLLOW_UP)
-                or (name == "action_answer" and not ctx.answered)) and self._scam_established(ctx):
+        text = ctx.understanding.text.strip()
+        restarts = name in RESTART and (len(text) <= SHORT_FOLLOW_UP or not ASKS_ABOUT.search(text))
+        if (name in NO_SIGN_OF_SCAM or restarts or (name == "action_answer" and not ctx.answered)) \
+                and self._scam_established(ctx):
             name = "action_next_steps"  # once a scam is established, no reply says there is no sign of one
         if name in self.python:
             self.python[name](ctx)
@@ -231,8 +235,11 @@ class Actions:
         scam = ctx.brain.content.scams.get(ctx.tracker.slots.get("scam_type") or "")
         if scam is None:
             return self.clarify(ctx)
-        lines = [f"⚠️ {fill(scam.warning, self.values(ctx.brain, ctx.tracker))}"]
         quoted = self.quoted(ctx.cues, text=ctx.understanding.normalised)
+        if ctx.tracker.slots.get("warned") == scam.id and not quoted:
+            return self.next_steps(ctx)  # more of the same story: the same warning twice teaches nothing
+        ctx.tracker.slots["warned"] = scam.id
+        lines = [f"⚠️ {fill(scam.warning, self.values(ctx.brain, ctx.tracker))}"]
         if quoted:
             lines += ["您说的情况里有这些危险信号：", *quoted]
         else:
