@@ -220,7 +220,7 @@ def cmd_escalations(args) -> int:
 def cmd_escalation(args) -> int:
     import getpass
 
-    from bot.desk.escalations import STATUSES, Escalations
+    from bot.desk.escalations import SEEN_WHEN_OPEN, STATUSES, Escalations
 
     _, store = _store(args)
     escalations = Escalations(store)
@@ -241,6 +241,8 @@ def cmd_escalation(args) -> int:
             return 2
         print(f"留言已排队，由运行中的服务通过 {row['channel']} 发给居民；居民的回复会出现在这条预警的处理记录里"
               f" / queued for the running service to send on {row['channel']}", file=sys.stderr)
+        if row["channel"] in SEEN_WHEN_OPEN:
+            print("注意：网页上的居民只有打开聊天页面时才能看到留言，有电话请直接打电话", file=sys.stderr)
     events = store.query("select at, actor, action, status, note from escalation_events where escalation_id = :id"
                          " order by id", {"id": args.id})
     print(json.dumps({**row, "events": events}, ensure_ascii=False, indent=1))

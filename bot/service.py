@@ -24,13 +24,14 @@ from telegram.ext import Application
 
 from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, TelegramMessenger, build_application
 from bot.channels.telegram_desk import DeskBot
-from bot.channels.web import SERVER_MAX_BODY, BaseHandler, WebChannel, parse_json
+from bot.channels.web import SERVER_MAX_BODY, BaseHandler, WebChannel, WebMessenger, parse_json
 from bot.channels.wechat import WeChatChannel, WeChatConfig
 from bot.channels.wecom import WeComDesk
 from bot.config import Settings
 from bot.outreach.broadcast import Broadcaster
 from bot.desk.outbox import Desk, DeskSettings
 from bot.desk.residents import ResidentLoop
+from bot.dialogue.actions import REACHABLE_CHANNELS
 from bot.dialogue.engine import Engine
 from bot.redact import loggable
 from bot.staff.reload import Reloader, watch
@@ -152,7 +153,9 @@ class Service:
             messengers["telegram"] = TelegramMessenger(self.sender)
         if self.wechat and self.wechat_config.app_secret:
             messengers["wechat"] = self.wechat.messenger
-        self.engine.reachable = set(messengers)
+        if self.web_enabled:
+            messengers["web"] = WebMessenger(self.engine.store)
+        self.engine.reachable = set(messengers) & REACHABLE_CHANNELS
         if messengers:
             self.residents = ResidentLoop(self.engine, Desk(self.engine.store,
                                                             DeskSettings.from_settings(self.settings)), messengers)

@@ -177,6 +177,14 @@ def m010_resident_messages(db: Database) -> None:
                " join outbox o on o.id = d.outbox_id where o.kind = 'checkin' and d.target = 'telegram'")
 
 
+@migrations()
+def m011_web_inbox(db: Database) -> None:
+    """The desk's messages to residents of the web page, kept until the page fetches them (it asks every few
+    seconds once the chat has been escalated, and when it opens)."""
+    db["web_inbox"].create({"id": int, "user": str, "text": str, "created_at": str}, pk="id", if_not_exists=True)
+    db["web_inbox"].create_index(["user", "id"], if_not_exists=True)
+
+
 class Store:
     """A thread-safe handle on the bot's SQLite database."""
 

@@ -294,11 +294,14 @@ def test_a_message_that_cannot_reach_the_resident_tells_the_desk_to_call(setting
 def test_cli_say_refuses_what_cannot_be_sent_and_queues_the_rest(run_bot, tmp_path):
     store = Store(tmp_path / "bot.db")
     escalations = Escalations(store)
-    web = escalations.open_or_update("web", "w1", "fake_police", "urgent", ["安全账户"], 30000, "…").id
+    web = escalations.open_or_update("terminal", "local", "fake_police", "urgent", ["安全账户"], 30000, "…").id
+    page = escalations.open_or_update("web", "w1", "fake_police", "urgent", ["安全账户"], 30000, "…").id
     wechat = escalations.open_or_update("wechat", "oResident0001", "fake_police", "urgent", ["安全账户"], None, "…").id
     store.close()
     refused = run_bot("escalation", str(web), "--say", "您好")
     assert refused.returncode == 2 and "打电话" in refused.stderr.decode()
+    shown = run_bot("escalation", str(page), "--say", "您好，请打110")  # the page shows it only while open
+    assert shown.returncode == 0 and "打开聊天页面" in shown.stderr.decode()
     assert run_bot("escalation", str(wechat), "--say", "   ").returncode == 2
     assert run_bot("escalation", str(wechat), "--say", "很" * 601).returncode == 2
     queued = run_bot("escalation", str(wechat), "--say", "您好，我是县反诈中心民警，请不要转账")
@@ -306,6 +309,6 @@ def test_cli_say_refuses_what_cannot_be_sent_and_queues_the_rest(run_bot, tmp_pa
     record = json.loads(queued.stdout)
     assert [e["action"] for e in record["events"]][-1] == "message"
     store = Store(tmp_path / "bot.db")
-    rows = store.query("select kind, chat_id, payload from outbox where kind = 'resident_message'")
-    assert len(rows) == 1 and rows[0]["chat_id"] == "oResident0001" and "请不要转账" in rows[0]["payload"]
+    rows = store.query("select kind, chat_id, payload from outbox where kind = 'resident_message' order by id")
+    assert len(rows) == 2 and rows[1]["chat_id"] == "oResident0001" and "请不要转账" in rows[1]["payload"]
     store.close()

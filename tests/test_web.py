@@ -102,3 +102,53 @@ def test_hotline_links_never_cut_into_a_longer_number(web):
     code, html = post(web.url + "/chat", "text=这个号码 13911012345 是骗子吗".encode(), "application/x-www-form-urlencoded")
     assert code == 200 and "13911012345" in html.replace("<wbr>", "")
     assert 'tel:110">110</a>12345' not in html and 'href="tel:110"' in html  # 110 itself is still a link
+
+
+@pytest.mark.skipif(CHROMIUM is None and not BROWSER_REQUIRED, reason="Debian's chromium is installed by .ci/run")
+def test_the_desk_writes_to_an_escalated_page_and_the_answer_reaches_it(web, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync", "--disable-quic"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(web.url + "/")
+        page.fill("#text", "有人自称公安局的，让我把存款转到安全账户，我正在去银行的路上")
+        page.click("#go")
+        page.wait_for_selector(".msg.bot.urgent", timeout=20_000)
+        assert "会尽快联系您" not in page.inner_text(".msg.bot.urgent")  # the page is not a way to reach anyone
+        escalation = web.store.query("select id from escalations")[0]["id"]
+        web.engine.escalations.say(escalation, "您好，我是县反诈中心民警，请先别去银行，打 110 找我们。", "officer")
+        desk = page.wait_for_selector(".msg.bot.desk >> text=县反诈中心民警", timeout=20_000)
+        assert "值班民警】" in desk.inner_text() and desk.query_selector("a.tel[href='tel:110']")
+        page.screenshot(path=str(tmp_path / "desk.png"), full_page=True)
+        page.fill("#text", "好的 我回家了")
+        page.click("#go")
+        page.wait_for_selector(".msg.me >> text=我回家了")
+        assert wait_rows(web, "select note from escalation_events where action = 'reply'")[0]["note"] == "好的 我回家了"
+        page.reload()  # shown once: a page opened again does not repeat what it showed
+        page.wait_for_timeout(6_000)
+        assert page.locator(".msg.bot.desk").count() == 0
+        browser.close()
+
+
+def test_the_inbox_answers_only_well_formed_requests(web):
+    for query in ("", "?user=bad%20user", "?user=u1&after=x", "?user=u1&after=-1"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(web.url + "/api/inbox" + query, timeout=10)
+        assert refused.value.code == 400
+    with urllib.request.urlopen(web.url + "/api/inbox?user=nobody&after=0", timeout=10) as response:
+        assert json.loads(response.read()) == {"messages": []}
+
+
+def wait_rows(web, sql: str, timeout: float = 15.0) -> list[dict]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = web.store.query(sql)
+        if rows:
+            return rows
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for: {sql}")

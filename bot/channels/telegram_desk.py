@@ -22,7 +22,7 @@ from bot.channels.telegram import seconds, send_text
 from bot.desk.loop import DeliveryLoop
 from bot.desk.outbox import BUTTONS, STAFF_KINDS, Desk, alert_text, digest_text, flood_text, queue_lines
 from bot.dialogue.engine import Engine
-from bot.desk.escalations import STATUS_ZH, STATUSES, UNRESOLVED
+from bot.desk.escalations import SEEN_WHEN_OPEN, STATUS_ZH, STATUSES, UNRESOLVED
 
 log = logging.getLogger(__name__)
 
@@ -310,12 +310,15 @@ class DeskBot(DeliveryLoop):
             return await send_text(context.bot, update.effective_chat.id,
                                    "用法：/say 编号 留言内容（通过机器人发给这条预警的居民）")
         escalation_id = int(parts[1].lstrip("#"))
+        escalation = await asyncio.to_thread(self.engine.escalations.get, escalation_id)
         try:
             await asyncio.to_thread(self.engine.escalations.say, escalation_id, parts[2], self.actor(update))
         except KeyError:
             return await send_text(context.bot, update.effective_chat.id, f"找不到预警 #{escalation_id}。")
         except ValueError as exc:
             return await send_text(context.bot, update.effective_chat.id, str(exc).split(" / ")[0])
+        hint = "（网页上的居民只有打开聊天页面时才能看到，有电话请直接打电话）" \
+            if escalation and escalation["channel"] in SEEN_WHEN_OPEN else ""
         await send_text(context.bot, update.effective_chat.id,
-                        f"留言已排队发给预警 #{escalation_id} 的居民。没送到或者居民回复时，这里会收到更新。")
+                        f"留言已排队发给预警 #{escalation_id} 的居民{hint}。没送到或者居民回复时，这里会收到更新。")
 

@@ -17,6 +17,7 @@ answered and escalated as usual, the others get one polite "请慢一点".
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import json
@@ -33,6 +34,7 @@ import tornado.web
 
 from bot.dialogue.engine import Engine, TurnResult
 from bot.redact import loggable
+from bot.store import now
 
 log = logging.getLogger(__name__)
 CHANNEL = "web"
@@ -287,6 +289,40 @@ class HealthHandler(BaseHandler):
         self.send_json({"ok": True})
 
 
+class WebMessenger:
+    """The web page as a ``bot.messenger.Messenger``: a message waits in ``web_inbox`` until the resident's page
+    fetches it (``GET /api/inbox``), so it is "sent" once stored; the page shows it when it is open."""
+
+    channel = CHANNEL
+
+    def __init__(self, store):
+        self.store = store
+
+    async def send(self, address: str, text: str) -> str | None:
+        def store() -> int:
+            with self.store.transaction() as db:
+                return db["web_inbox"].insert({"user": address, "text": text, "created_at": now()}).last_pk
+
+        return str(await asyncio.to_thread(store))
+
+    def since(self, user: str, after: int, limit: int = 20) -> list[dict]:
+        return self.store.query("select id, text, created_at from web_inbox where user = :u and id > :after"
+                                " order by id limit :n", {"u": user, "after": after, "n": limit})
+
+
+class InboxHandler(BaseHandler):
+    """``GET /api/inbox?user=ID&after=N``: the duty desk's messages for this resident after message N."""
+
+    async def get(self):
+        user, after = self.get_query_argument("user", ""), self.get_query_argument("after", "0")
+        if not USER_ID.fullmatch(user):
+            return self.fail(400, "缺少 user（1 到 64 个字母、数字或 _.:-）")
+        if not after.isdigit() or len(after) > 18:
+            return self.fail(400, "after 应该是数字")
+        rows = await asyncio.to_thread(self.web.messenger.since, user, int(after))
+        self.send_json({"messages": [{"id": r["id"], "text": r["text"]} for r in rows]})
+
+
 class WebChannel:
     """Builds the tornado application; more routes (admin, Telegram webhook) can be added."""
 
@@ -298,10 +334,12 @@ class WebChannel:
         self.admin_failures = RateLimiter(burst=ADMIN_FAILURES, window=ADMIN_WINDOW)
         self.reloader = reloader
         self.hotlines = hotline_pattern(hotline_numbers(engine.settings))
+        self.messenger = WebMessenger(engine.store)
         self.routes: list = [
             (r"/", PageHandler, {"web": self}),
             (r"/chat", PageHandler, {"web": self}),
             (r"/api/messages", MessagesHandler, {"web": self}),
+            (r"/api/inbox", InboxHandler, {"web": self}),
             (r"/healthz", HealthHandler, {"web": self}),
             (r"/api/admin/reload", AdminReloadHandler, {"web": self}),
         ]

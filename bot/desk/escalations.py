@@ -29,9 +29,11 @@ from bot.store import Store, ago, now
 
 STATUSES = ("open", "claimed", "contacted", "dissuaded", "lost", "unreachable", "closed")
 UNRESOLVED = ("open", "claimed", "contacted")
-# Channels whose residents the desk can write back to through the bot (Telegram; WeChat's customer-service API
-# within 48 hours of the resident's last message). The web page and the terminal cannot be written to.
-ANSWERABLE = ("telegram", "wechat")
+# Channels whose residents the desk can write back to through the bot: Telegram; WeChat's customer-service API
+# within 48 hours of the resident's last message; the web page, which shows the desk's messages only while it is
+# open (so a resident there is never promised contact). The terminal cannot be written to.
+ANSWERABLE = ("telegram", "wechat", "web")
+SEEN_WHEN_OPEN = ("web",)
 SAY_MAX_CHARS = 600  # one officer's message to a resident
 REPLY_WINDOW_HOURS = 48  # a resident's messages reach the desk this long after the desk wrote to them
 STATUS_ZH = {"open": "待认领", "claimed": "已认领", "contacted": "已联系", "dissuaded": "已劝阻",

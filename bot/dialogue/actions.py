@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.desk.escalations import ANSWERABLE
+from bot.desk.escalations import ANSWERABLE, SEEN_WHEN_OPEN
 from bot.dialogue.context import Host, TurnContext
 from bot.dialogue.guided import GuidedMode
 from bot.dialogue.responses import Button, Reply, fill
@@ -49,7 +49,7 @@ ASKS_ABOUT = re.compile(r"是什么|什么意思|啥意思|什么是|啥是|是�
 # Channels on which the desk can reach the resident without a phone number: an officer writes back through the
 # bot (``python -m bot escalation N --say``, ``/say`` in the staff chat). The service narrows this to the
 # messengers it runs (``Engine.reachable``): WeChat only with the customer-service API (``WECHAT_APP_SECRET``).
-REACHABLE_CHANNELS = frozenset(ANSWERABLE)
+REACHABLE_CHANNELS = frozenset(ANSWERABLE) - frozenset(SEEN_WHEN_OPEN)
 # Channels the daily warning is pushed to (Telegram one by one, WeChat by the official account's mass send).
 PUSH_CHANNELS = {"telegram", "wechat"}
 UNQUOTED = {"stopped", "not_yet", "elderly", "past_story", "ongoing", "verified"}
