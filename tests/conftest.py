@@ -86,3 +86,17 @@ def staff_env(monkeypatch):
 
     monkeypatch.setenv("STAFF_CHAT_ID", str(STAFF_CHAT))
     monkeypatch.setenv("STAFF_USER_IDS", f"{OFFICER}, 777")
+
+
+@pytest.fixture()
+def web(settings, tmp_path, understander):
+    """The service with the web chat only, on a free port (``web.url``)."""
+    from dataclasses import replace
+
+    from tests.harness import RunningBot
+
+    running = RunningBot(replace(settings, web_port=0), None, tmp_path / "bot.db", understander, web=True).start()
+    running.url = f"http://127.0.0.1:{running.service.port}"
+    yield running
+    running.stop()
+

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import threading
+import time
 
 from bot.app import build_engine
 from bot.service import Service, TelegramConfig
 from bot.store import Store
 
 
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+BROWSER_REQUIRED = os.environ.get("BOT_REQUIRE_BROWSER") == "1"  # .ci/run: a missing browser fails, not skips
 OFFICER = 4242  # a duty-desk officer (STAFF_USER_IDS in tests that use staff_env)
 STAFF_CHAT = -1009990001  # the staff chat (STAFF_CHAT_ID)
 
@@ -56,3 +61,23 @@ class RunningBot:
         self.loop.call_soon_threadsafe(self.service.stopping.set)
         self.thread.join(30)
         self.store.close()
+
+    def wait_rows(self, sql: str, timeout: float = 15.0) -> list[dict]:
+        """The rows of ``sql`` once there are any (the service writes from its own threads)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = self.store.query(sql)
+            if rows:
+                return rows
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for: {sql}")
+
+
+def phone_page(playwright):
+    """Debian's headless Chromium with a page the size of a phone's screen (the browser closes with
+    ``playwright``'s context)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync", "--disable-quic"])
+    return browser.new_page(viewport={"width": 390, "height": 844})
+

@@ -155,9 +155,9 @@ def test_follow_ups_are_scheduled_once_from_the_database(tmp_path):
         db.execute("update escalations set created_at = ?, claimed_at = ?", [ago(minutes=30), ago(hours=30)])
     desk = Desk(store, DeskSettings(staff_chat_id="1", realert_after_minutes=10, remind_after_hours=24,
                                     check_in_residents=True, check_in_after_hours=0.001))
-    assert desk.schedule_follow_ups() == 3  # re-alert #1, remind #2, ask the Telegram resident of #2 if safe
+    assert desk.schedule_follow_ups() == 4  # re-alert #1, remind #2, ask both residents if they are safe
     kinds = sorted(r["kind"] for r in store.query("select kind from outbox"))
-    assert kinds.count("realert") == 1 and kinds.count("reminder") == 1 and kinds.count("checkin") == 1
+    assert kinds.count("realert") == 1 and kinds.count("reminder") == 1 and kinds.count("checkin") == 2
     assert desk.schedule_follow_ups() == 0  # nothing twice
     store.close()
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
-import shutil
 import socket
 import time
 import urllib.error
@@ -23,10 +21,8 @@ from bot.images.decode import Limits, Unreadable, open_image
 from bot.images.reader import BUSY, Reader, Reading, ReadingQueue
 from bot.measure import screenshots
 from bot.measure.ocr_bench import accuracy
-from tests.harness import RunningBot
+from tests.harness import BROWSER_REQUIRED, CHROMIUM, RunningBot, phone_page
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-BROWSER_REQUIRED = os.environ.get("BOT_REQUIRE_BROWSER") == "1"  # set by .ci/run: nothing here may be skipped
 
 
 def _missing() -> str:
@@ -286,14 +282,6 @@ def test_pictures_are_not_kept_unless_configured_then_purged(engine, police_png,
 
 # --- through the channels -----------------------------------------------------------------------------------------
 
-@pytest.fixture()
-def web(settings, tmp_path, understander):
-    running = RunningBot(replace(settings, web_port=0), None, tmp_path / "bot.db", understander, web=True).start()
-    running.url = f"http://127.0.0.1:{running.service.port}"
-    yield running
-    running.stop()
-
-
 def multipart(fields: dict[str, str], image: bytes | None) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
@@ -345,10 +333,7 @@ def test_web_page_sends_a_screenshot_from_the_button(web, police_png, tmp_path):
     shot = tmp_path / "sms.png"
     shot.write_bytes(police_png)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync", "--disable-quic"])
-        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page = phone_page(p)
         page.goto(web.url + "/")
         assert page.is_visible("text=发截图")
         page.set_input_files("#image", str(shot))
@@ -359,7 +344,6 @@ def test_web_page_sends_a_screenshot_from_the_button(web, police_png, tmp_path):
         assert page.locator("a.tel[href='tel:010-58561234']").count() == 0  # the "officer's" number: not tappable
         assert page.locator("text=正在看您发来的截图").count() == 0  # the waiting note is replaced
         page.screenshot(path=str(tmp_path / "picture.png"), full_page=True)
-        browser.close()
 
 
 def test_telegram_photo_and_image_file_are_read(settings, fake, tmp_path, understander, police_png, parcel_png):

@@ -1,26 +1,13 @@
 """The web chat: its JSON API, the no-JavaScript form, and the page in real headless Chromium."""
 
 import json
-import os
-import shutil
 import urllib.error
 import urllib.request
-from dataclasses import replace
 
 import pytest
 
-from tests.harness import RunningBot
+from tests.harness import BROWSER_REQUIRED, CHROMIUM, phone_page
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-BROWSER_REQUIRED = os.environ.get("BOT_REQUIRE_BROWSER") == "1"
-
-
-@pytest.fixture()
-def web(settings, tmp_path, understander):
-    running = RunningBot(replace(settings, web_port=0), None, tmp_path / "bot.db", understander, web=True).start()
-    running.url = f"http://127.0.0.1:{running.service.port}"
-    yield running
-    running.stop()
 
 
 def post(url, body: bytes, content_type="application/json"):
@@ -72,10 +59,7 @@ def test_page_in_headless_chromium(web, tmp_path):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync", "--disable-quic"])
-        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page = phone_page(p)
         page.goto(web.url + "/")
         assert page.title() == "反诈助手"
         page.fill("#text", "客服说我开通了百万保障，不关闭每个月都要扣费")
@@ -95,7 +79,6 @@ def test_page_in_headless_chromium(web, tmp_path):
         page.locator(".msg.bot").last.locator(".buttons button").nth(0).click()  # 已经交了
         page.wait_for_selector(".msg.bot.urgent >> text=马上打")
         assert page.locator(".msg.bot.urgent a.tel[href='tel:110']").count() >= 1
-        browser.close()
 
 
 def test_hotline_links_never_cut_into_a_longer_number(web):
@@ -109,10 +92,7 @@ def test_the_desk_writes_to_an_escalated_page_and_the_answer_reaches_it(web, tmp
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync", "--disable-quic"])
-        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page = phone_page(p)
         page.goto(web.url + "/")
         page.fill("#text", "有人自称公安局的，让我把存款转到安全账户，我正在去银行的路上")
         page.click("#go")
@@ -126,11 +106,10 @@ def test_the_desk_writes_to_an_escalated_page_and_the_answer_reaches_it(web, tmp
         page.fill("#text", "好的 我回家了")
         page.click("#go")
         page.wait_for_selector(".msg.me >> text=我回家了")
-        assert wait_rows(web, "select note from escalation_events where action = 'reply'")[0]["note"] == "好的 我回家了"
+        assert web.wait_rows("select note from escalation_events where action = 'reply'")[0]["note"] == "好的 我回家了"
         page.reload()  # shown once: a page opened again does not repeat what it showed
         page.wait_for_timeout(6_000)
         assert page.locator(".msg.bot.desk").count() == 0
-        browser.close()
 
 
 def test_the_inbox_answers_only_well_formed_requests(web):
@@ -141,14 +120,3 @@ def test_the_inbox_answers_only_well_formed_requests(web):
     with urllib.request.urlopen(web.url + "/api/inbox?user=nobody&after=0", timeout=10) as response:
         assert json.loads(response.read()) == {"messages": []}
 
-
-def wait_rows(web, sql: str, timeout: float = 15.0) -> list[dict]:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = web.store.query(sql)
-        if rows:
-            return rows
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {sql}")

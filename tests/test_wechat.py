@@ -87,7 +87,7 @@ def test_the_desk_writes_back_through_the_customer_service_api(bot, wechat_api):
     assert "值班民警】您好" in sent[0]["text"]["content"]
     status, reply, _ = user.send("好的我没转，柜台电话是0315-1234567")
     assert status == 200 and reply  # the bot still answers …
-    notes = wait_for_rows(bot, "select note from escalation_events where action = 'reply'")
+    notes = bot.wait_rows("select note from escalation_events where action = 'reply'")
     assert "我没转" in notes[0]["note"]  # … and the desk gets the answer
     assert bot.store.query("select count(*) n from outbox where kind = 'staff_update'")[0]["n"] >= 1
 
@@ -97,19 +97,9 @@ def test_outside_the_48_hour_window_the_desk_is_told_to_call(bot, wechat_api):
     user.send(URGENT)
     wechat_api.errors["/cgi-bin/message/custom/send"] = [45015]
     bot.engine.escalations.say(1, "您好，我是反诈中心民警", "officer")
-    events = wait_for_rows(bot, "select note from escalation_events where action = 'message_undelivered'")
+    events = bot.wait_rows("select note from escalation_events where action = 'message_undelivered'")
     assert "48" in events[0]["note"]
     assert not bot.store.query("select 1 from escalation_events where action = 'message_sent'")
-
-
-def wait_for_rows(bot, sql: str, timeout: float = 15.0) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = bot.store.query(sql)
-        if rows:
-            return rows
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for: {sql}")
 
 
 def test_a_bad_signature_gets_403_and_is_not_processed(bot):

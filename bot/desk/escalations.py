@@ -75,10 +75,22 @@ def queue_flood_alert(db, group_id: int, newest: int, stragglers: bool = False) 
         return False
     if stragglers and not last:
         return False
-    stamp = now()
-    db["outbox"].insert({"kind": "staff_flood", "escalation_id": group_id, "created_at": stamp, "next_attempt_at": stamp,
-                         "payload": json.dumps({"group": group_id, "from": covered + 1, "to": newest})})
+    queue(db, "staff_flood", group_id, json.dumps({"group": group_id, "from": covered + 1, "to": newest}))
     return True
+
+
+def event(db, escalation_id: int, actor: str, action: str, status: str | None = None, note: str = "") -> None:
+    """One line of an escalation's record (``escalation_events``), inside the caller's transaction."""
+    db["escalation_events"].insert({"escalation_id": escalation_id, "at": now(), "actor": actor, "action": action,
+                                    "status": status, "note": note})
+
+
+def queue(db, kind: str, escalation_id: int | None, payload: str = "{}", **extra) -> int:
+    """Queue one outbox row (an alert, an update, a message to a resident), due now, inside the caller's
+    transaction; returns its id."""
+    stamp = now()
+    return db["outbox"].insert({"kind": kind, "escalation_id": escalation_id, "payload": payload,
+                                "created_at": stamp, "next_attempt_at": stamp, **extra}).last_pk
 
 
 class Escalations:
@@ -206,15 +218,13 @@ class Escalations:
                     "scam_type": scam_type if scam_type not in ("unknown", "not_scam") else row["scam_type"],
                     "summary": summary, "updated_at": stamp, "contact": contact or row["contact"],
                 })
-                db["escalation_events"].insert({"escalation_id": row["id"], "at": stamp, "actor": "bot",
-                                                "action": "updated", "status": row["status"], "note": ""})
+                event(db, row["id"], "bot", "updated", status=row["status"])
                 waiting = list(db.query(  # a chat sending danger after danger gets one update a minute, not one each
                     "select 1 from outbox where escalation_id = :id and kind = 'staff_update'"
                     " and created_at >= :since limit 1",
                     {"id": row["id"], "since": ago(minutes=1)}))
                 if not waiting and not row.get("group_id"):
-                    db["outbox"].insert({"kind": "staff_update", "escalation_id": row["id"], "payload": "{}",
-                                         "created_at": stamp, "next_attempt_at": stamp})
+                    queue(db, "staff_update", row["id"])
                 return Opened(row["id"], False)
             group_id, reason, size = self._flood_group(db, origin)
             new_id = db["escalations"].insert({
@@ -224,11 +234,9 @@ class Escalations:
                 "contact": contact, "note": "", "source": source, "origin": origin or None,
                 "group_id": group_id, "group_reason": reason,
             }).last_pk
-            db["escalation_events"].insert({"escalation_id": new_id, "at": stamp, "actor": "bot",
-                                            "action": "created", "status": "open", "note": ""})
+            event(db, new_id, "bot", "created", status="open")
             if reason is None:
-                db["outbox"].insert({"kind": "staff_alert", "escalation_id": new_id, "payload": "{}",
-                                     "created_at": stamp, "next_attempt_at": stamp})
+                queue(db, "staff_alert", new_id)
             else:
                 if group_id is None:  # this escalation leads a new group
                     group_id = new_id
@@ -301,8 +309,7 @@ class Escalations:
             if note:
                 changes["note"] = (row["note"] + "\n" if row["note"] else "") + f"[{stamp} {actor}] {note}"
             db["escalations"].update(escalation_id, changes)
-            db["escalation_events"].insert({"escalation_id": escalation_id, "at": stamp, "actor": actor,
-                                            "action": "status", "status": status, "note": note})
+            event(db, escalation_id, actor, "status", status=status, note=note)
             return {**row, **changes}
 
     # --- the desk writes to the resident, the resident's answers reach the desk --------------------------
@@ -316,7 +323,6 @@ class Escalations:
             raise ValueError("留言是空的 / the message is empty")
         if len(text) > SAY_MAX_CHARS:
             raise ValueError(f"留言太长（{len(text)} 字，最多 {SAY_MAX_CHARS} 字）/ too long")
-        stamp = now()
         with self.store.transaction() as db:
             rows = list(db.query("select channel, chat_id from escalations where id = :id", {"id": escalation_id}))
             if not rows:
@@ -324,26 +330,20 @@ class Escalations:
             if rows[0]["channel"] not in ANSWERABLE:
                 raise ValueError(f"这位居民是从 {rows[0]['channel']} 来的，机器人无法给他回消息，请打电话联系"
                                  f" / residents on {rows[0]['channel']} cannot be written to")
-            db["escalation_events"].insert({"escalation_id": escalation_id, "at": stamp, "actor": actor,
-                                            "action": "message", "status": None, "note": text})
-            outbox_id = db["outbox"].insert({"kind": "resident_message", "escalation_id": escalation_id,
-                                             "chat_id": rows[0]["chat_id"], "payload": json.dumps({"text": text},
-                                                                                                ensure_ascii=False),
-                                             "created_at": stamp, "next_attempt_at": stamp}).last_pk
+            event(db, escalation_id, actor, "message", note=text)
+            outbox_id = queue(db, "resident_message", escalation_id, json.dumps({"text": text}, ensure_ascii=False),
+                              chat_id=rows[0]["chat_id"])
         self._notify(escalation_id)
         return outbox_id
 
     def message_outcome(self, escalation_id: int, delivered: bool, reason: str = "") -> None:
         """Record whether an officer's message reached the resident; when it did not, the desk is told (a
         staff update) so the officer calls instead."""
-        stamp = now()
         with self.store.transaction() as db:
-            db["escalation_events"].insert({"escalation_id": escalation_id, "at": stamp, "actor": "system",
-                                            "action": "message_sent" if delivered else "message_undelivered",
-                                            "status": None, "note": reason[:200]})
+            event(db, escalation_id, "system", "message_sent" if delivered else "message_undelivered",
+                  note=reason[:200])
             if not delivered:
-                db["outbox"].insert({"kind": "staff_update", "escalation_id": escalation_id, "payload": "{}",
-                                     "created_at": stamp, "next_attempt_at": stamp})
+                queue(db, "staff_update", escalation_id)
         if not delivered:
             self._notify(escalation_id)
 
@@ -359,17 +359,15 @@ class Escalations:
             {"c": channel, "chat": str(chat_id), "since": ago(hours=REPLY_WINDOW_HOURS)})
         if not rows:
             return None
-        escalation_id, stamp = rows[0]["id"], now()
+        escalation_id = rows[0]["id"]
         with self.store.transaction() as db:
-            db["escalation_events"].insert({"escalation_id": escalation_id, "at": stamp, "actor": "resident",
-                                            "action": "reply", "status": None, "note": text.strip()[:500]})
+            event(db, escalation_id, "resident", "reply", note=text.strip()[:500])
             waiting = list(db.query(  # an update not sent anywhere yet will show this reply too
                 "select 1 from outbox o where o.escalation_id = :id and o.kind = 'staff_update' and not exists"
                 " (select 1 from alert_deliveries d where d.outbox_id = o.id and d.delivered_at is not null)"
                 " limit 1", {"id": escalation_id}))
             if not waiting:
-                db["outbox"].insert({"kind": "staff_update", "escalation_id": escalation_id, "payload": "{}",
-                                     "created_at": stamp, "next_attempt_at": stamp})
+                queue(db, "staff_update", escalation_id)
         self._notify(escalation_id)
         return escalation_id
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from bot.config import Settings
-from bot.desk.escalations import ANSWERABLE, STATUS_ZH, queue_flood_alert
+from bot.desk.escalations import ANSWERABLE, STATUS_ZH, queue, queue_flood_alert
 from bot.redact import mask
 from bot.store import Store, ago, now
 
@@ -244,16 +244,14 @@ class Desk:
             for row in unclaimed:
                 db.execute("update escalations set realerted_at = ?, realerts = realerts + 1 where id = ?",
                            [stamp, row["id"]])
-                db["outbox"].insert({"kind": "realert", "escalation_id": row["id"], "payload": "{}",
-                                     "created_at": stamp, "next_attempt_at": stamp})
+                queue(db, "realert", row["id"])
                 queued += 1
             stale = list(db.query(
                 "select id from escalations where status in ('claimed', 'contacted') and reminded_at is null"
                 " and claimed_at <= :due", {"due": ago(hours=s.remind_after_hours)}))
             for row in stale:
                 db.execute("update escalations set reminded_at = ? where id = ?", [stamp, row["id"]])
-                db["outbox"].insert({"kind": "reminder", "escalation_id": row["id"], "payload": "{}",
-                                     "created_at": stamp, "next_attempt_at": stamp})
+                queue(db, "reminder", row["id"])
                 queued += 1
             for group in db.query("select group_id, max(id) newest from escalations where group_id is not null"
                                   " and created_at >= :since group by group_id", {"since": ago(hours=24)}):
@@ -265,8 +263,7 @@ class Desk:
                 ids = [r["id"] for r in waiting[:10]]
                 db.execute(f"update reports set digested_at = ? where id in ({','.join('?' * len(ids))})",
                            [stamp, *ids])
-                db["outbox"].insert({"kind": "report_digest", "escalation_id": None, "created_at": stamp,
-                                     "payload": json.dumps({"reports": ids}), "next_attempt_at": stamp})
+                queue(db, "report_digest", None, json.dumps({"reports": ids}))
                 queued += 1
             if s.check_in_residents:
                 quiet = list(db.query(
@@ -275,7 +272,6 @@ class Desk:
                     " and created_at <= :due", {"due": ago(hours=s.check_in_after_hours)}))
                 for row in quiet:
                     db.execute("update escalations set checked_in_at = ? where id = ?", [stamp, row["id"]])
-                    db["outbox"].insert({"kind": "checkin", "escalation_id": row["id"], "chat_id": row["chat_id"],
-                                         "payload": "{}", "created_at": stamp, "next_attempt_at": stamp})
+                    queue(db, "checkin", row["id"], chat_id=row["chat_id"])
                     queued += 1
         return queued
