@@ -83,6 +83,8 @@ class TurnResult:
 
 # A picture's text is understood as a forwarded message (the 【…】 mark makes it the scammer's words): it shows the
 # scam; the risk comes from what the resident says they did, in the caption or on their own side of a chat.
+# The classifier's confidence from which its scam intent names the conversation's type without a mechanism found.
+INTENT_ALONE = 0.6
 PICTURE_REPLIES = {"": "utter_image_no_text", "busy": "utter_image_busy", "too_big": "utter_image_too_large",
                    "too_many_pixels": "utter_image_too_large", "off": "utter_unreadable_image"}
 QUOTE_CHARS = 60
@@ -346,8 +348,11 @@ class Engine:
             extra.append(self._cue(brain, "still_on_call", u.text))
         elif u.intent == "hung_up":
             slots["still_on_call"] = False
-        named = u.intent if u.intent in brain.content.scams else (
-            u.scam_type if u.scam_type in brain.content.scams else None)
+        # The type the understanding found evidence for; without evidence, the classifier's intent only when it is
+        # confident ("卖胶囊 说能治高血压" is the lecture scheme; "班主任发了个收款码", 0.56, is only its topic).
+        named = u.scam_type if u.scam_type in brain.content.scams else (
+            u.intent if u.intent in brain.content.scams
+            and (u.scam_type == UNKNOWN or u.intent_confidence >= INTENT_ALONE) else None)
         settled = slots.get("scam_type") not in (None, "", UNKNOWN)
         if named and (not settled or _is_payload(u.text) or (u.scam_type == named and u.confidence >= 0.6)):
             # The type the conversation settled on stays (a later "要交20%个人所得税才能提现" does not turn an

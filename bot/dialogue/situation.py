@@ -31,13 +31,14 @@ DONE = re.compile(r"^(我|俺|都|已经|刚|刚刚|早)*(告诉|说|念|报|读
 NOT_DONE = re.compile(r"(还没|没有|没|不|别|未|拒绝|不敢|不想|犹豫|考虑|no\b|not\b|haven'?t)", re.IGNORECASE)
 # A relative (or a villager) as the one the story is about: the person at risk is not the one writing.
 _KIN = (r"(妈|爸|奶奶|爷爷|姥姥|姥爷|外婆|外公|婆婆|公公|老伴|老公|老婆|儿媳妇|儿媳|女婿|媳妇|儿子|女儿|闺女|孙子|孙女|孩子|岳母|岳父|父亲|母亲"
-        r"|舅舅|侄子|外甥|姨|叔|婶|大爷|大娘|哥|姐|弟|妹|小孩|娃)")
-RELATIVE = re.compile(r"^[^，。,]{0,4}(我|俺)(家|们家)?" + _KIN + r"|邻居|村里的|独居老人|(我|俺)是[^，。,]{0,10}网格员|我们村|老人家")
+        r"|舅舅|侄子|外甥|姨|叔|婶|大爷|大娘|哥|姐|弟|妹|小孩|娃|娘|爹)")
+RELATIVE = re.compile(r"^[^，。,]{0,4}(我|俺)(家|们家)?" + _KIN + r"|^[^，。,]{0,4}(孩子|小孩|娃)(拿|用|玩|在|说|被)"
+                      r"|邻居|村里的|独居老人|(我|俺)是[^，。,]{0,10}网格员|我们村|老人家")
 # … unless the "relative" is the one calling or writing to the resident (a scammer posing as them).
 # The kin word right before the contact ("我儿子给我打电话说…", "儿子微信上说他…"); "我闺女说她在网上…" and
 # "我爸说有人打电话给他" are about the relative.
-POSING = re.compile(_KIN + r"[^，。,说]{0,5}(给我|找我|让我|跟我|问我|给俺|找俺|让俺|跟俺|问俺|打电话|打来"
-                    r"|发消息|发微信|发短信|新号|换号|换了号|微信上说|QQ上说|短信里说)")
+POSING = re.compile(_KIN + r"[^，。,说]{0,8}(给我|找我|让我|跟我|问我|给俺|找俺|让俺|跟俺|问俺|打电话|打来"
+                    r"|发消息|发微信|发短信|新号|换号|换了号|微信上说|QQ上说|短信里说)(?!" + _KIN + ")")  # not 给俺弟盖房
 WRITTEN = re.compile(r"短信|微信|QQ|qq|群里|私信|链接|网站|网页|直播|朋友圈|抖音|快手|小红书|app|APP|App|平台|小程序|公众号|邮件")
 CALL = re.compile(r"电话|通话|打来|来电|视频|语音|挂了|挂断|没挂|接了个|接到")
 # In a pasted text "电话" is mostly a number to call back ("联系王警官，电话…"); only these say a call happened.

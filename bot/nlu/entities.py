@@ -150,6 +150,8 @@ def _chinese_amounts(text: str) -> list[Entity]:
             continue
         if not has_currency and not any(u in numeral for u in "千万亿"):
             continue
+        if numeral == "一" and raw.endswith("块") and re.match(r"[\u4e00-\u9fff]", text[m.end():m.end() + 1]) and text[m.end()] != "钱":
+            continue  # "一块转过去", "连手机卡一块寄": together, not one yuan
         start = m.start() + raw.index(numeral)
         value = parse_amount(numeral)
         if value:
