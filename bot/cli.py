@@ -82,7 +82,7 @@ def cmd_evaluate(args) -> int:
     from bot.measure import evaluation
 
     settings = _settings(args)
-    reports = []
+    reports, chats = [], []
     if (args.files and not args.predictions) or args.teleantifraud or args.conversations:
         understander = _understander(args)
     for name in args.files:
@@ -91,6 +91,10 @@ def cmd_evaluate(args) -> int:
             reports.append(evaluation.score_predictions(settings, cases, Path(args.predictions)))
         else:
             reports.append(evaluation.evaluate(understander, cases, name))
+            if args.chat:
+                from bot.measure.conversations import chat_warnings
+
+                chats.append(chat_warnings(settings, understander, cases))
     if args.cv:
         thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else None
         reports.append(evaluation.cross_validate(settings, args.cv, thresholds=thresholds))
@@ -109,11 +113,16 @@ def cmd_evaluate(args) -> int:
         extra = evaluation.teleantifraud_summary(understander, cases)
     if args.json:
         print(json.dumps({"reports": [r.as_dict() for r in reports], "teleantifraud": extra,
+                          "chat_warnings": [{k: {"cases": n, "warned": w} for k, (n, w) in c.items()} for c in chats],
                           "conversations": conversation_eval.summary(conversations) if conversations else None},
                          ensure_ascii=False, indent=2))
     else:
-        for report in reports:
+        for index, report in enumerate(reports):
             print(evaluation.format_report(report, args.errors))
+            if index < len(chats):
+                from bot.measure.conversations import format_chat_warnings
+
+                print(format_chat_warnings(chats[index]))
             print()
         if extra:
             print("== TeleAntiFraud dialogues (caller's first turns)")
@@ -539,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="sample at most this many TeleAntiFraud dialogues")
     p.add_argument("--predictions", metavar="FILE",
                    help="score another system's predictions for FILE.jsonl instead (e.g. tools/rasa_predict.py)")
+    p.add_argument("--chat", action="store_true",
+                   help="with FILE: also run each ordinary message through the chat and count the warnings")
     p.add_argument("--conversations", metavar="FILE",
                    help="run whole conversations (JSONL, see bot/measure/conversations.py) through the engine")
     p.add_argument("--errors", action="store_true", help="list every misclassified case")

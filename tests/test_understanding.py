@@ -153,3 +153,18 @@ def test_evaluate_prints_figures_per_register(run_bot):
     for figures in report["registers"].values():
         assert 0.0 <= figures["macro_f1"] <= 1.0
     assert report["escalation_cases"] >= 100 and report["ordinary_typed"] is not None
+
+
+def test_evaluate_chat_counts_the_warnings_a_resident_would_see(run_bot, tmp_path):
+    cases = tmp_path / "ordinary.jsonl"
+    lines = [{"text": "您的快递已到丰巢柜，取件码 3821，请及时取件", "label": "not_scam", "register": "lookalike"},
+             {"text": "妈我下周回家，给你带点老家的枣", "label": "not_scam", "register": "lookalike"},
+             {"text": "客服说我开通了百万保障，不关闭每个月都要扣费，让我去支付宝里操作", "label": "fake_customer_service",
+              "register": "first_person"}]
+    import json
+
+    cases.write_text("\n".join(json.dumps(c, ensure_ascii=False) for c in lines), encoding="utf-8")
+    proc = run_bot("evaluate", str(cases), "--chat", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()
+    counts = json.loads(proc.stdout)["chat_warnings"][0]
+    assert counts["all"] == {"cases": 2, "warned": 0}  # only the ordinary ones are counted, neither warned

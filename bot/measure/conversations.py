@@ -103,6 +103,36 @@ def evaluate_conversations(settings, understander, path: Path) -> list[Conversat
             store.close()
 
 
+def chat_warnings(settings, understander, cases) -> dict[str, tuple[int, int]]:
+    """Each ordinary (not_scam) case as the first message of a new chat through the engine: per register,
+    (cases, answered with a scam warning or an urgent reply). What a resident sees, not only the label."""
+    from bot.app import build_engine
+    from bot.store import Store
+
+    counts: dict[str, list[int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "eval.db")
+        try:
+            engine = build_engine(settings, store, understander)
+            for case in cases:
+                if case.label != "not_scam":
+                    continue
+                turn = engine.handle("web", uuid.uuid4().hex, case.text)
+                warned = any(r.kind == "action_warn" or r.urgent for r in turn.replies)
+                for register in (case.register or "-", "all"):
+                    row = counts.setdefault(register, [0, 0])
+                    row[0] += 1
+                    row[1] += warned
+        finally:
+            store.close()
+    return {register: (n, warned) for register, (n, warned) in counts.items()}
+
+
+def format_chat_warnings(counts: dict[str, tuple[int, int]]) -> str:
+    return "ordinary messages the chat answers with a warning: " + ", ".join(
+        f"{register} {warned}/{n} ({warned / n:.3f})" for register, (n, warned) in counts.items() if n)
+
+
 def summary(results: list[ConversationResult]) -> dict:
     expected = [r for r in results if r.escalate_turn is not None]
     calm = [r for r in results if r.escalate_turn is None]
