@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 QUIZ_ANSWER = re.compile(r"^/quiz:([A-Za-z0-9_-]+):(\d)$")
 
 # Replies that give advice end with the hotline line.
-ADVICE_RESPONSES = {"utter_praise", "utter_after_downloaded_app_yes", "utter_report", "utter_check_number",
+ADVICE_RESPONSES = {"utter_praise", "utter_verified_ok", "utter_refused_scam", "utter_after_downloaded_app_yes", "utter_report", "utter_check_number",
                     "utter_ask_details", "utter_not_scam"}
 # Cues not worth quoting back: they show the resident is safe, or describe the resident.
 # Replies that say, in effect, "no sign of fraud here": never after a scam is established.
@@ -235,6 +235,13 @@ class Actions:
         scam = ctx.brain.content.scams.get(ctx.tracker.slots.get("scam_type") or "")
         if scam is None:
             return self.clarify(ctx)
+        situation = Situation.of(ctx.tracker.slots)
+        said = {c.id for c in ctx.understanding.cues}
+        if said & {"verified", "stopped"} and not situation.danger and not situation.gone:
+            # "…我直接把电话挂了", "…当面跟老板确认了才付": they already did the right thing; say so, not ⚠️.
+            name = "utter_verified_ok" if "verified" in said else "utter_refused_scam"
+            ctx.tracker.slots["warned"] = scam.id
+            return self.utter(name, ctx)
         quoted = self.quoted(ctx.cues, text=ctx.understanding.normalised)
         if ctx.tracker.slots.get("warned") == scam.id and not quoted:
             return self.next_steps(ctx)  # more of the same story: the same warning twice teaches nothing
@@ -245,7 +252,6 @@ class Actions:
         else:
             lines += ["这类骗局的特点：", *[f"· {flag}" for flag in scam.red_flags[:2]]]
         question, slot = scam.question, scam.slot
-        situation = Situation.of(ctx.tracker.slots)
         advice = list(scam.advice)
         if situation.no_call:  # no call in the story: nobody to hang up on
             lines[0] = without_hang_up(lines[0])
