@@ -237,7 +237,7 @@ class Actions:
             return self.clarify(ctx)
         situation = Situation.of(ctx.tracker.slots)
         said = {c.id for c in ctx.understanding.cues}
-        if said & {"verified", "stopped"} and not situation.danger and not situation.gone:
+        if not situation.danger and ("verified" in said or "stopped" in said and not situation.gone):
             # "…我直接把电话挂了", "…当面跟老板确认了才付": they already did the right thing; say so, not ⚠️.
             name = "utter_verified_ok" if "verified" in said else "utter_refused_scam"
             ctx.tracker.slots["warned"] = scam.id

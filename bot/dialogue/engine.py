@@ -84,7 +84,7 @@ class TurnResult:
 # A picture's text is understood as a forwarded message (the 【…】 mark makes it the scammer's words): it shows the
 # scam; the risk comes from what the resident says they did, in the caption or on their own side of a chat.
 # The classifier's confidence from which its scam intent names the conversation's type without a mechanism found.
-INTENT_ALONE = 0.6
+INTENT_ALONE = 0.75
 PICTURE_REPLIES = {"": "utter_image_no_text", "busy": "utter_image_busy", "too_big": "utter_image_too_large",
                    "too_many_pixels": "utter_image_too_large", "off": "utter_unreadable_image"}
 QUOTE_CHARS = 60
@@ -349,7 +349,8 @@ class Engine:
         elif u.intent == "hung_up":
             slots["still_on_call"] = False
         # The type the understanding found evidence for; without evidence, the classifier's intent only when it is
-        # confident ("卖胶囊 说能治高血压" is the lecture scheme; "班主任发了个收款码", 0.56, is only its topic).
+        # confident ("卖胶囊 说能治高血压", 0.8, is the lecture scheme; "在世纪佳缘上认识的，视频过好几回了", 0.63,
+        # and "班主任发了个收款码", 0.56, are only its topic).
         named = u.scam_type if u.scam_type in brain.content.scams else (
             u.intent if u.intent in brain.content.scams
             and (u.scam_type == UNKNOWN or u.intent_confidence >= INTENT_ALONE) else None)
