@@ -17,6 +17,8 @@ GONE = {"money_gone", "money_gone_just_now", "code_given", "card_handover"}
 MOVING = {"money_moving", "urgent_situation"}
 # A story about others ("某业主…先后转账12万元", "我同事去年被骗了") is past unless something is still going on.
 ONGOING = {"ongoing", "still_on_call"}
+# "被工作人员拦下，但她仍坚持要汇": stopped once, and going on all the same.
+INSISTS = {"insists"}
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ def assess(cues: list[Cue], rules: CueRules, scam_like: bool, escalate_from: str
     if context and risk >= 3 and any(rules.by_id[c].amplify for c in fired):
         risk = min(risk + 1, len(LEVELS) - 1)  # high → urgent for large sums, the elderly, a live call
     protects = {rules.by_id[c].protect for c in fired}
-    if not fired & GONE and ("strong" in protects or (("weak" in protects or asking) and not fired & MOVING)):
+    if not fired & GONE and ("strong" in protects and not fired & INSISTS or (("weak" in protects or asking) and not fired & MOVING)):
         risk = min(risk, 2)
     if "verified" in protects:
         risk = min(risk, 2)  # checked with the real person or body: even money sent went where it was meant to
