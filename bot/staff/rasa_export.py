@@ -127,7 +127,7 @@ def _responses(settings: Settings) -> dict[str, list[dict]]:
     local = settings.hotlines.get("local") or ""
     values = {"police": settings.hotlines.get("police") or "110", "antifraud": settings.hotlines.get("antifraud") or "96110",
               "local": f"本地反诈中心：{local}。" if local else "", "centre": settings.centre_name, "scam_name": "诈骗",
-              "hang_up": "，马上挂断电话", "read": "（截图里的文字）"}
+              "hang_up": "，马上挂断电话", "read": "（截图里的文字）", "said": "（值班民警的留言）"}
     assert set(values) == PLACEHOLDERS
     return {name: [{"text": responses.render(name, values).text}] for name in responses.names()}
 
