@@ -117,7 +117,7 @@ def event_line(event: dict) -> str:
     if action == "reply":
         return f"· {at} 💬 居民回复：{note}"
     if action == "message_sent":
-        return f"· {at} 留言已送到居民"
+        return f"· {at} 留言已送出" + (f"（{note}）" if note else "，居民能看到")
     return ""
 
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 
+from bot.desk.escalations import SEEN_WHEN_OPEN
 from bot.desk.loop import DeliveryLoop
 from bot.desk.outbox import Desk
 from bot.messenger import DeliveryError, Messenger, RateLimited, Unreachable
@@ -73,7 +74,8 @@ class ResidentLoop(DeliveryLoop):
                 continue
             await asyncio.to_thread(self.desk.delivered, row["id"], None, address, TARGET)
             if row["kind"] == "resident_message":
-                await asyncio.to_thread(self.engine.escalations.message_outcome, escalation["id"], True)
+                shown = "居民打开聊天网页时才能看到" if escalation["channel"] in SEEN_WHEN_OPEN else ""
+                await asyncio.to_thread(self.engine.escalations.message_outcome, escalation["id"], True, shown)
             sent += 1
         return sent
 
