@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 QUIZ_ANSWER = re.compile(r"^/quiz:([A-Za-z0-9_-]+):(\d)$")
 
 # Replies that give advice end with the hotline line.
-ADVICE_RESPONSES = {"utter_praise", "utter_verified_ok", "utter_refused_scam", "utter_after_downloaded_app_yes", "utter_report", "utter_check_number",
-                    "utter_ask_details", "utter_not_scam"}
+ADVICE_RESPONSES = {"utter_praise", "utter_verified_ok", "utter_refused_scam", "utter_after_downloaded_app_yes",
+                    "utter_report", "utter_check_number", "utter_ask_details", "utter_not_scam"}
 # Cues not worth quoting back: they show the resident is safe, or describe the resident.
 # Replies that say, in effect, "no sign of fraud here": never after a scam is established.
 NO_SIGN_OF_SCAM = {"utter_not_scam", "action_default_fallback"}

@@ -81,10 +81,10 @@ class TurnResult:
     read_text: str | None = None  # a picture's: what was read from it (empty when nothing could be read)
 
 
-# A picture's text is understood as a forwarded message (the 【…】 mark makes it the scammer's words): it shows the
-# scam; the risk comes from what the resident says they did, in the caption or on their own side of a chat.
 # The classifier's confidence from which its scam intent names the conversation's type without a mechanism found.
 INTENT_ALONE = 0.75
+# A picture's text is understood as a forwarded message (the 【…】 mark makes it the scammer's words): it shows the
+# scam; the risk comes from what the resident says they did, in the caption or on their own side of a chat.
 PICTURE_REPLIES = {"": "utter_image_no_text", "busy": "utter_image_busy", "too_big": "utter_image_too_large",
                    "too_many_pixels": "utter_image_too_large", "off": "utter_unreadable_image"}
 QUOTE_CHARS = 60

@@ -10,7 +10,8 @@ from pathlib import Path
 from bot.problems import InvalidFiles, Problem, display_path
 from bot.yamlfile import load_yaml
 
-PLACEHOLDERS = {"police", "antifraud", "local", "centre", "scam_name", "hang_up", "read", "said"}  # read: a picture's text; said: an officer's message
+# read: a picture's text; said: an officer's message to the resident
+PLACEHOLDERS = {"police", "antifraud", "local", "centre", "scam_name", "hang_up", "read", "said"}
 FOLLOW_UP_SLOTS = ("transferred", "still_on_call", "downloaded_app", "paid_fee", "gave_card")
 
 
