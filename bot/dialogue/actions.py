@@ -314,6 +314,9 @@ class Actions:
         lost = any(c.id in LOST_CUES for c in ctx.cues) or slots.get("transferred") or slots.get("paid_fee")
         name = ("utter_guided_urgent_" if ctx.short else "utter_urgent_") + ("lost" if lost else "moving")
         reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
+        if Situation.of(slots).at_risk == "relative" and not ctx.short:  # the writer is not the one at the counter
+            relative = ctx.brain.responses.render("utter_urgent_relative", self.values(ctx.brain, ctx.tracker))
+            reply.text += "\n" + relative.text
         line = self.desk_line(ctx) if opened.recorded else ""
         if line:
             reply.text += "\n" + line
