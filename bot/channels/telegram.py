@@ -165,21 +165,24 @@ class ResidentBot:
         return f"{chat.id}:{user.id}"
 
     @staticmethod
-    def addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[bool, str]:
-        """In private chats always; in groups only when mentioned or replied to."""
+    def addressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
+        """The message's text or caption (without the bot's @mention) when it is for the bot: in private chats
+        always, in groups only when mentioned or replied to; None otherwise (or when there is no message)."""
         message = update.effective_message
+        if message is None or update.effective_chat is None:
+            return None
         text = message.text or message.caption or ""
         if update.effective_chat.type == ChatType.PRIVATE:
-            return True, text
+            return text
         username = context.bot.username or ""
         mention = f"@{username}"
         if username and mention.lower() in text.lower():
             start = text.lower().index(mention.lower())
-            return True, (text[:start] + text[start + len(mention):]).strip()
+            return (text[:start] + text[start + len(mention):]).strip()
         reply = message.reply_to_message
         if reply and reply.from_user and reply.from_user.id == context.bot.id:
-            return True, text
-        return False, text
+            return text
+        return None
 
     async def deliver(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, result: TurnResult,
                       gate: str) -> None:
@@ -218,8 +221,8 @@ class ResidentBot:
     # --- handlers ---------------------------------------------------------------------------
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        ok, text = self.addressed(update, context)
-        if ok:
+        text = self.addressed(update, context)
+        if text is not None:
             await self.converse(update, context, text)
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -250,12 +253,10 @@ class ResidentBot:
 
     async def on_picture(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A screenshot or photo (also sent as a file): read it, then a turn on what it shows and its caption."""
+        caption = self.addressed(update, context)
+        if caption is None:
+            return
         message = update.effective_message
-        if message is None or update.effective_chat is None:
-            return
-        ok, caption = self.addressed(update, context)
-        if not ok:
-            return
         key = self.user_key(update)
         gate = self.flood.check(key)
         pictures = self.engine.pictures
@@ -280,12 +281,10 @@ class ResidentBot:
         await self.deliver(context, update.effective_chat.id, result, gate)
 
     async def on_media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        caption = self.addressed(update, context)
+        if caption is None:
+            return
         message = update.effective_message
-        if message is None or update.effective_chat is None:
-            return
-        ok, caption = self.addressed(update, context)
-        if not ok:
-            return
         if caption.strip():  # a photo of an SMS with a caption: the caption is the description
             return await self.converse(update, context, caption)
         kind = next((k for k in ("sticker", "photo", "voice", "audio", "video", "document", "location", "contact")
