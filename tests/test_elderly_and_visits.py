@@ -57,7 +57,7 @@ def test_guided_mode_on_telegram_leads_to_the_same_escalation(settings, fake, tm
 
 
 def test_guided_mode_in_the_terminal(run_bot, tmp_path):
-    steps = "/elder\n/g:start:2\n/g:elderly_paid:1\n"  # 保健品 → 还没交 → the warning
+    steps = "长辈模式\n/g:start:2\n/g:elderly_paid:1\n"  # typed as the welcome says; 保健品 → 还没交 → the warning
     replies = [json.loads(line) for line in run_bot("chat", "--json", input_text=steps).stdout.decode().splitlines()]
     assert replies[0]["buttons"][:3] == ["有人自称警察打电话", "有人让我转账", "有人推销保健品、养老投资"]
     assert replies[1]["buttons"] == ["已经交了", "还没交"]

@@ -53,6 +53,10 @@ COMMANDS = {"/start": "greet", "/help": "bot_help", "/hotline": "ask_hotline", "
             "/check": "check_number", "/subscribe": "subscribe", "/unsubscribe": "unsubscribe",
             "/quiz": "quiz", "/case": "case", "/elder": "elder", "/visit": "visit", "/cancel": "cancel",
             "/today": "today_alert"}
+# A button's title typed as words ("长辈模式", as the welcome says to press): the same as pressing it. On WeChat
+# and in the terminal there are no buttons to press.
+TYPED_COMMANDS = {"长辈模式": "/elder", "长辈模式（大按钮）": "/elder", "长辈模式(大按钮)": "/elder", "老人模式": "/elder",
+                  "大字模式": "/elder", "大按钮": "/elder", "今日预警": "/today", "热线电话": "/hotline"}
 # Commands and buttons that run one action directly, whatever the stories say.
 DIRECT_ACTIONS = {"quiz": "action_quiz", "case": "action_case", "quiz_answer": "action_quiz_answer",
                   "elder": "action_guided", "guided_answer": "action_guided_answer", "visit": "action_visit",
@@ -294,6 +298,7 @@ class Engine:
     def _understand(self, brain: Brain, text: str, tracker: Tracker) -> Understanding:
         # A number, link or account we asked for is expected in the very next message only.
         waiting = [mode for mode in ("checking", "reporting") if tracker.extra.pop(mode, None)]
+        text = TYPED_COMMANDS.get(text.strip(), text)
         command = text.strip().split(maxsplit=1)[0].split("@")[0] if text.strip().startswith("/") else ""
         if command in COMMANDS:
             argument = text.strip().split(maxsplit=1)[1] if len(text.strip().split(maxsplit=1)) > 1 else ""
