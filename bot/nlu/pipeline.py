@@ -256,7 +256,9 @@ class ScamRiskComponent:
         scam_like = scam_type in self.scam_types or (scam_type == UNKNOWN and urgency >= 0.5)
         asking = intent in self.question_intents and cats[intent] >= 0.5
         assessment = assess(cues, self.rules, scam_like, self.escalate_from, asking)
-        if (doc._.voice or 0.0) >= 0.5 and assessment.escalate and not resident_acted():
+        # A bulletin about a case still going on ("…目前仍在通话中，劝阻工作正在进行"), not a scam text's "请于今日内".
+        reported_live = any(c.id == "past_story" for c in cues) and STILL_GOING.search(text) is not None
+        if (doc._.voice or 0.0) >= 0.5 and assessment.escalate and not resident_acted() and not reported_live:
             # A pasted scam text shows the scam, not what the resident did: its demands warn, they do not escalate.
             assessment = Assessment(LEVELS[2], False, assessment.cues)
         if scam_type == NOT_SCAM and assessment.escalate:
@@ -277,6 +279,8 @@ class ScamRiskComponent:
         return doc
 
 
+# What a bulletin says of a case still going on; not "今日"/"今天", which a scammer's text uses too ("请于今日内").
+STILL_GOING = re.compile(r"目前仍|至今仍|仍在|仍然在|正在进行|进行中|正在处置|正在劝阻|正在赶往")
 # Demands whose amount, when large, makes a pending demand urgent by itself (the policy, rule 3).
 LARGE_DEMAND_CUES = {"pay_requested", "upfront_fee", "named_account", "safe_account", "family_emergency",
                      "boss_transfer", "bail_fee"}
