@@ -17,6 +17,7 @@ import json
 import re
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,42 +90,40 @@ def run_conversation(engine, item: dict) -> ConversationResult:
     return result
 
 
-def evaluate_conversations(settings, understander, path: Path) -> list[ConversationResult]:
+@contextmanager
+def private_engine(settings, understander):
+    """The real engine on a throw-away database, for measuring."""
     from bot.app import build_engine
     from bot.store import Store
 
-    items = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "eval.db")
         try:
-            engine = build_engine(settings, store, understander)
-            return [run_conversation(engine, item) for item in items]
+            yield build_engine(settings, store, understander)
         finally:
             store.close()
+
+
+def evaluate_conversations(settings, understander, path: Path) -> list[ConversationResult]:
+    items = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    with private_engine(settings, understander) as engine:
+        return [run_conversation(engine, item) for item in items]
 
 
 def chat_warnings(settings, understander, cases) -> dict[str, tuple[int, int]]:
     """Each ordinary (not_scam) case as the first message of a new chat through the engine: per register,
     (cases, answered with a scam warning or an urgent reply). What a resident sees, not only the label."""
-    from bot.app import build_engine
-    from bot.store import Store
-
     counts: dict[str, list[int]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "eval.db")
-        try:
-            engine = build_engine(settings, store, understander)
-            for case in cases:
-                if case.label != "not_scam":
-                    continue
-                turn = engine.handle("web", uuid.uuid4().hex, case.text)
-                warned = any(r.kind == "action_warn" or r.urgent for r in turn.replies)
-                for register in (case.register or "-", "all"):
-                    row = counts.setdefault(register, [0, 0])
-                    row[0] += 1
-                    row[1] += warned
-        finally:
-            store.close()
+    with private_engine(settings, understander) as engine:
+        for case in cases:
+            if case.label != "not_scam":
+                continue
+            turn = engine.handle("web", uuid.uuid4().hex, case.text)
+            warned = any(r.kind == "action_warn" or r.urgent for r in turn.replies)
+            for register in (case.register or "-", "all"):
+                row = counts.setdefault(register, [0, 0])
+                row[0] += 1
+                row[1] += warned
     return {register: (n, warned) for register, (n, warned) in counts.items()}
 
 
