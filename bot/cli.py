@@ -481,7 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", type=int)
     p.add_argument("--set", metavar="STATUS", help="new status (same rules as the staff buttons)")
     p.add_argument("--note", help="a note for the record")
-    p.add_argument("--say", metavar="TEXT", help="write to the resident through the bot (Telegram, WeChat);"
+    p.add_argument("--say", metavar="TEXT", help="write to the resident through the bot (Telegram, WeChat, the web page);"
                    " their answers appear in the record and reach the desk")
     p.set_defaults(func=cmd_escalation)
 
