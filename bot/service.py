@@ -228,6 +228,8 @@ class Service:
                 await self.telegram.updater.stop()
             await self.telegram.stop()
             await self.telegram.shutdown()
+        # Turns still being judged finish and write their records (an escalation among them goes out next start).
+        await asyncio.to_thread(self.engine.close)
 
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()

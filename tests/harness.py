@@ -49,6 +49,7 @@ class RunningBot:
         self.ready.set()
         await self.service.stopping.wait()
         await self.service.stop()
+        await self.loop.shutdown_default_executor()  # no store write from a worker thread after stop()
 
     def start(self) -> "RunningBot":
         self.thread.start()
