@@ -116,7 +116,7 @@ async def broadcast(messenger: Messenger, subscriptions: Subscriptions, alert: D
     channel = messenger.channel
     # A bucket of a fiftieth of a second: aiolimiter's bucket of a whole second would let a fresh (or restarted)
     # run send a second's worth at once on top of the steady rate, so any one second could see up to 2 × rate.
-    # With this bucket the worst second is 1.02 × rate and the steady rate is still reached.
+    # With this bucket the worst second is 1.02 × rate (rate + 1 below 50 a second) and the steady rate is kept.
     period = max(0.02, 1.0 / rate_per_second)
     limiter = AsyncLimiter(rate_per_second * period, period)
     queue: asyncio.Queue = asyncio.Queue()
