@@ -32,4 +32,9 @@ def build_brain(settings: Settings, understander: Understander | None = None, re
 
 def build_engine(settings: Settings, store: Store | None = None, understander: Understander | None = None) -> Engine:
     """An engine reading nlu/, stories/ and content/ of ``settings`` and the database it names."""
-    return Engine(settings, build_brain(settings, understander), store or Store(settings.database, settings.synchronous))
+    return Engine(settings, build_brain(settings, understander), store or open_store(settings))
+
+
+def open_store(settings: Settings) -> Store:
+    """The database ``settings`` names: the SQLite file, or PostgreSQL when ``BOT_DATABASE_URL`` is set."""
+    return Store(settings.database, settings.synchronous, spool_path=settings.spool)

@@ -201,10 +201,10 @@ def cmd_telegram(args) -> int:
 
 
 def _store(args):
-    from bot.store import Store
+    from bot.app import open_store
 
     settings = _settings(args)
-    return settings, Store(settings.database, settings.synchronous)
+    return settings, open_store(settings)
 
 
 def cmd_escalations(args) -> int:
@@ -277,7 +277,38 @@ def cmd_dashboard(args) -> int:
     from bot.desk import dashboard
 
     settings = _settings(args)
+    if not isinstance(settings.database, Path):
+        from bot.app import open_store
+
+        store = open_store(settings)
+        print(f"The tables are in PostgreSQL ({store.describe()}); Datasette reads SQLite only.\n"
+              "Browse them read-only with psql or any PostgreSQL client, e.g.:\n"
+              '  psql "$BOT_DATABASE_URL" -c "select id, created_at, status, scam_type, risk from escalations'
+              ' order by id desc limit 20"\n'
+              "For figures, `python -m bot report` works on either engine.")
+        store.close()
+        return 0
     return dashboard.run(settings.database, settings.cache_dir, args.host, args.port)
+
+
+def cmd_db(args) -> int:
+    """``db upgrade``: apply pending migrations; ``db check``: the backend, the migration version, row counts."""
+    from bot.app import open_store
+    from bot.store import migrations
+
+    store = open_store(_settings(args))  # opening applies what is pending
+    try:
+        if args.action == "upgrade":
+            print(f"{store.backend} {store.describe()}: at {store.version()}")
+            return 0
+        print(f"backend: {store.backend}\ndatabase: {store.describe()}")
+        print(f"migration: {store.version()} ({len(migrations.MIGRATIONS)} known)")
+        for name in store.table_names():
+            count = store.query(f'select count(*) n from "{name}"')[0]["n"]
+            print(f"  {name:<20} {count:>10}")
+        return 0
+    finally:
+        store.close()
 
 
 def cmd_purge(args) -> int:
@@ -495,6 +526,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8001)
     p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("db", help="the database: apply migrations (upgrade) or show backend, version, rows (check)")
+    p.add_argument("action", choices=["upgrade", "check"])
+    p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("purge", help="delete message texts older than the retention period")
     p.add_argument("--older-than", type=float, metavar="DAYS", help="default: config.yml privacy.retention_days")

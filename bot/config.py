@@ -1,7 +1,9 @@
 """Settings from ``config.yml``, with secrets and overrides from the environment.
 
 Environment variables always win over the file:
-``BOT_CONFIG`` (which config file), ``BOT_DB_PATH`` (the SQLite database).
+``BOT_CONFIG`` (which config file), ``BOT_DB_PATH`` (the SQLite database), ``BOT_DATABASE_URL`` (PostgreSQL
+instead, a libpq URL such as ``postgresql://bot@127.0.0.1:5432/fanzha``; the password from ``PGPASSWORD`` or
+``~/.pgpass``, or in the URL).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ class Settings:
     stories_dir: Path = Path("stories")
     content_dir: Path = Path("content")
     cache_dir: Path = Path(".cache")
-    database: Path = Path("var/bot.db")
+    database: Path | str = Path("var/bot.db")  # a SQLite file, or a PostgreSQL URL
+    spool: Path | None = None  # PostgreSQL: where escalations wait while the database is down
     max_chars: int = 2000
     classifier: dict = field(default_factory=dict)
     intent_types: dict[str, str] = field(default_factory=dict)
@@ -40,6 +43,12 @@ class Settings:
     web_port: int = 8080  # SQLite: NORMAL survives a killed process; FULL also a power cut
     large_amount: float = 10000.0
     raw: dict = field(default_factory=dict)
+
+    @property
+    def files_dir(self) -> Path:
+        """Where files beside the database live (kept pictures): the SQLite file's folder, also when the
+        tables are in PostgreSQL."""
+        return Path(self.spool).parent if self.spool else Path(self.database).parent
 
 
 def _section(doc: dict, key: str) -> dict:
@@ -61,7 +70,12 @@ def load_settings(path: Path | None = None) -> Settings:
     def resolve(key: str, default: str) -> Path:
         return (root / str(paths.get(key) or default)).resolve()
 
-    database = Path(os.environ["BOT_DB_PATH"]) if os.environ.get("BOT_DB_PATH") else resolve("database", "var/bot.db")
+    database: Path | str = (Path(os.environ["BOT_DB_PATH"]) if os.environ.get("BOT_DB_PATH")
+                            else resolve("database", "var/bot.db"))
+    spool = None
+    if os.environ.get("BOT_DATABASE_URL", "").strip():
+        spool = Path(database).with_name("escalations.pending")  # beside where the SQLite file would be
+        database = os.environ["BOT_DATABASE_URL"].strip()
     return Settings(
         root=root,
         centre_name=str(centre.get("name") or "县公安局反电诈中心"),
@@ -71,6 +85,7 @@ def load_settings(path: Path | None = None) -> Settings:
         content_dir=resolve("content", "content"),
         cache_dir=resolve("cache", ".cache"),
         database=database,
+        spool=spool,
         max_chars=int(nlu.get("max_chars", 2000)),
         classifier=dict(nlu.get("classifier") or {}),
         intent_types={str(k): str(v) for k, v in (nlu.get("intent_types") or {}).items()},

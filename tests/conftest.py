@@ -22,13 +22,38 @@ def understander(settings):
     return Understander(settings)
 
 
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A throw-away PostgreSQL cluster (skipped where PostgreSQL is not installed, except under
+    ``BOT_REQUIRE_POSTGRES=1``, as in CI)."""
+    from tests.pgcluster import Cluster
+
+    try:
+        cluster = Cluster().start()
+    except (FileNotFoundError, RuntimeError) as exc:
+        if os.environ.get("BOT_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"PostgreSQL half skipped: {exc}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request, tmp_path):
+    """Where a test's store lives: a private SQLite file, then a fresh PostgreSQL database (the same test on
+    both engines)."""
+    if request.param == "sqlite":
+        return tmp_path / "bot.db"
+    return request.getfixturevalue("pg_cluster").new_database()
+
+
 @pytest.fixture()
-def engine(settings, understander, tmp_path):
-    """An engine on a private SQLite file."""
+def engine(settings, understander, db_target):
+    """An engine on a private store (SQLite, then PostgreSQL)."""
     from bot.app import build_engine
     from bot.store import Store
 
-    store = Store(tmp_path / "bot.db")
+    store = Store(db_target)
     engine = build_engine(settings, store, understander)
     yield engine
     engine.close()
@@ -36,12 +61,17 @@ def engine(settings, understander, tmp_path):
 
 
 @pytest.fixture()
-def run_bot(tmp_path):
-    """Run ``python -m bot ARGS`` in a subprocess with a private database."""
+def run_bot(request, tmp_path):
+    """Run ``python -m bot ARGS`` in a subprocess with a private database (the test's store when it has one)."""
     import subprocess
 
+    target = request.getfixturevalue("db_target") if "db_target" in request.fixturenames else tmp_path / "bot.db"
+    where = {"BOT_DB_PATH": str(tmp_path / "bot.db")}  # and the files beside it (kept pictures, the spool)
+    if isinstance(target, str):
+        where["BOT_DATABASE_URL"] = target
+
     def run(*args, input_text: str | bytes | None = None, env: dict | None = None, timeout: float = 120):
-        full_env = dict(os.environ, BOT_DB_PATH=str(tmp_path / "bot.db"), PYTHONIOENCODING="utf-8")
+        full_env = dict(os.environ, **where, PYTHONIOENCODING="utf-8")
         full_env.update(env or {})
         data = input_text.encode("utf-8") if isinstance(input_text, str) else input_text
         return subprocess.run([PYTHON, "-m", "bot", *args], input=data, capture_output=True,
@@ -89,13 +119,13 @@ def staff_env(monkeypatch):
 
 
 @pytest.fixture()
-def web(settings, tmp_path, understander):
+def web(settings, db_target, understander):
     """The service with the web chat only, on a free port (``web.url``)."""
     from dataclasses import replace
 
     from tests.harness import RunningBot
 
-    running = RunningBot(replace(settings, web_port=0), None, tmp_path / "bot.db", understander, web=True).start()
+    running = RunningBot(replace(settings, web_port=0), None, db_target, understander, web=True).start()
     running.url = f"http://127.0.0.1:{running.service.port}"
     yield running
     running.stop()

@@ -28,8 +28,8 @@ def staff_alerts(fake):
     return [m for m in fake.sent(STAFF_CHAT) if "预警 #" in m["text"] or "新预警" in m["text"]]
 
 
-def test_urgent_message_alerts_the_desk_and_staff_update_it(settings, fake, tmp_path, understander, staff_env):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_urgent_message_alerts_the_desk_and_staff_update_it(settings, fake, db_target, understander, staff_env):
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(RESIDENT, URGENT)
         reply = fake.wait_for(lambda: fake.sent(RESIDENT))[0]
@@ -58,8 +58,8 @@ def test_urgent_message_alerts_the_desk_and_staff_update_it(settings, fake, tmp_
         bot.stop()
 
 
-def test_staff_commands_are_staff_only(settings, fake, tmp_path, understander, staff_env):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_staff_commands_are_staff_only(settings, fake, db_target, understander, staff_env):
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(STRANGER, "/queue")
         assert "只供值班民警" in fake.wait_for(lambda: fake.sent(STRANGER))[0]["text"]
@@ -145,8 +145,8 @@ def test_sigkill_between_the_record_and_the_alert_loses_nothing(fake, tmp_path):
     assert rows == (1, 1)
 
 
-def test_follow_ups_are_scheduled_once_from_the_database(tmp_path):
-    store = Store(tmp_path / "bot.db")
+def test_follow_ups_are_scheduled_once_from_the_database(db_target):
+    store = Store(db_target)
     escalations = Escalations(store)
     escalations.open_or_update("web", "u1", "fake_police", "urgent", ["要求转到安全账户"], 30000, "…").id
     second = escalations.open_or_update("telegram", "5550002", "fake_loan", "high", ["先交解冻费"], None, "…").id
@@ -217,14 +217,14 @@ def test_dashboard_serves_the_canned_queries(run_bot, tmp_path):
         proc.wait(10)
 
 
-def test_alerts_telegram_delivered_before_the_upgrade_are_not_sent_again(tmp_path):
+def test_alerts_telegram_delivered_before_the_upgrade_are_not_sent_again(db_target):
     """Delivery bookkeeping moved from ``outbox`` to ``alert_deliveries`` (per target): the migration carries over
     what an existing database had already delivered or tried."""
-    db = tmp_path / "bot.db"
+    db = db_target
     store = Store(db)
     with store.transaction() as conn:
         conn.execute("drop table alert_deliveries")
-        conn.execute("delete from _sqlite_migrations where name = 'm008_alert_deliveries'")
+        conn.execute("delete from bot_migrations where name = 'm008_alert_deliveries'")
         conn["outbox"].insert_all([
             {"kind": "staff_alert", "escalation_id": 1, "payload": "{}", "created_at": ago(minutes=5),
              "attempts": 1, "delivered_at": ago(minutes=5), "message_id": 77, "chat_id": "-100"},
@@ -238,9 +238,9 @@ def test_alerts_telegram_delivered_before_the_upgrade_are_not_sent_again(tmp_pat
     assert desk.alert_messages(1) == [{"chat_id": "-100", "message_id": 77}]
 
 
-def test_an_officer_writes_to_the_resident_and_the_answer_reaches_the_desk(settings, fake, tmp_path, understander,
+def test_an_officer_writes_to_the_resident_and_the_answer_reaches_the_desk(settings, fake, db_target, understander,
                                                                            staff_env):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(RESIDENT, URGENT)
         assert "值班民警" in fake.wait_for(lambda: fake.sent(RESIDENT))[0]["text"]
@@ -271,9 +271,9 @@ def test_an_officer_writes_to_the_resident_and_the_answer_reaches_the_desk(setti
         bot.stop()
 
 
-def test_a_message_that_cannot_reach_the_resident_tells_the_desk_to_call(settings, fake, tmp_path, understander,
+def test_a_message_that_cannot_reach_the_resident_tells_the_desk_to_call(settings, fake, db_target, understander,
                                                                          staff_env):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(RESIDENT, URGENT)
         fake.wait_for(lambda: staff_alerts(fake))

@@ -41,12 +41,12 @@ def test_the_warning_quotes_the_residents_own_words(engine):
     assert "“会议软件”" in text and "验证码" in text
 
 
-def test_a_restart_mid_conversation_loses_nothing(settings, understander, tmp_path):
-    store = Store(tmp_path / "bot.db")
+def test_a_restart_mid_conversation_loses_nothing(settings, understander, db_target):
+    store = Store(db_target)
     first = build_engine(settings, store, understander)
     first.handle("test", "r1", "网上贷款说我银行卡号填错了资金被冻结，要先交解冻费才能放款")
     store.close()
-    store = Store(tmp_path / "bot.db")
+    store = Store(db_target)
     second = build_engine(settings, store, understander)
     result = second.handle("test", "r1", "/affirm")  # the question asked before the restart
     assert result.escalation_id and result.replies[0].urgent

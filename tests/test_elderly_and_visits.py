@@ -25,8 +25,8 @@ def payloads(message):
     return [row[0]["callback_data"] for row in json.loads(message["reply_markup"])["inline_keyboard"]]
 
 
-def test_guided_mode_on_telegram_leads_to_the_same_escalation(settings, fake, tmp_path, understander, staff_env):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_guided_mode_on_telegram_leads_to_the_same_escalation(settings, fake, db_target, understander, staff_env):
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(ELDER, "/start")
         greeting = fake.wait_for(lambda: fake.sent(ELDER))[0]
@@ -64,8 +64,8 @@ def test_guided_mode_in_the_terminal(run_bot, tmp_path):
     assert "养老诈骗" in replies[2]["text"] and replies[2]["escalation_id"] is None
 
 
-def test_a_grid_worker_visit_on_telegram(settings, fake, tmp_path, understander, staff_env):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_a_grid_worker_visit_on_telegram(settings, fake, db_target, understander, staff_env):
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(WORKER, "/visit")
         assert "只供登记的网格员" in fake.wait_for(lambda: fake.sent(WORKER))[0]["text"]

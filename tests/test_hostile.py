@@ -92,7 +92,7 @@ def test_a_writer_waits_for_another_process_instead_of_failing(tmp_path):
 
 def test_an_escalation_the_database_cannot_take_is_spooled_and_replayed(tmp_path, monkeypatch):
     db = tmp_path / "bot.db"
-    monkeypatch.setattr("bot.store.LOCK_RETRIES", 0)
+    monkeypatch.setattr("bot.store.store.LOCK_RETRIES", 0)
     store = Store(db, busy_timeout_ms=100)
     escalations = Escalations(store)
     blocker = sqlite3.connect(db, isolation_level=None)
@@ -202,8 +202,8 @@ def test_over_the_limit_urgent_messages_escalate_and_ordinary_ones_are_asked_to_
     assert status == 200 and data["escalation_id"] and data["replies"][0]["urgent"]
 
 
-def test_a_flood_from_one_address_is_recorded_whole_and_alerted_once(tmp_path):
-    store = Store(tmp_path / "bot.db")
+def test_a_flood_from_one_address_is_recorded_whole_and_alerted_once(db_target):
+    store = Store(db_target)
     escalations = Escalations(store)
     for index in range(450):
         opened = escalations.open_or_update("web", f"flood{index}", "fake_police", "urgent", ["安全账户"], None,
@@ -276,8 +276,8 @@ def test_a_newline_in_a_message_cannot_forge_a_log_line(engine, caplog):
     assert lines and all("\n" not in line for line in lines) and "\\n2026" in lines[0]
 
 
-def test_the_webhook_refuses_updates_that_are_not_objects(settings, fake, tmp_path, understander):
-    running = RunningBot(replace(settings, web_port=0), fake, tmp_path / "bot.db", understander,
+def test_the_webhook_refuses_updates_that_are_not_objects(settings, fake, db_target, understander):
+    running = RunningBot(replace(settings, web_port=0), fake, db_target, understander,
                          webhook_url="https://bot.example/telegram/webhook", secret="s3cret").start()
     try:
         url = f"http://127.0.0.1:{running.service.port}/telegram/webhook"

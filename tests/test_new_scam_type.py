@@ -16,11 +16,11 @@ def add_new_type(root: Path) -> None:
     shutil.copy(DATA / "fake_medical_insurance.nlu.yml", root / "nlu/fake_medical_insurance.yml")
 
 
-def test_a_new_type_is_recognised_warned_offered_and_reported(project_copy, tmp_path):
+def test_a_new_type_is_recognised_warned_offered_and_reported(project_copy, db_target):
     settings, root = project_copy
     add_new_type(root)
     assert check(settings) == []
-    store = Store(tmp_path / "bot.db")
+    store = Store(db_target)
     engine = build_engine(settings, store)
     result = engine.handle("test", "u1", "刚才有个自称医保局的打电话，说我的医保卡在外地被人盗刷了")
     assert result.understanding.scam_type == "fake_medical_insurance"

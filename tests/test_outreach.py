@@ -1,6 +1,7 @@
 """Daily warnings to subscribers, staff /alert and /reload, the quiz and the case of the week."""
 
 import asyncio
+from pathlib import Path
 from datetime import date
 
 from telegram import Bot
@@ -19,7 +20,7 @@ STRANGER, RESIDENT = 9999, 5550001
 def run_broadcast(fake, store, day, rate, stop_after=None):
     async def main():
         async with Bot(fake.token, base_url=fake.base_url) as bot:
-            broadcaster = Broadcaster(Subscriptions(store), TelegramMessenger(bot), store.path.parent / "no-alerts", "反诈咨询 96110", rate)
+            broadcaster = Broadcaster(Subscriptions(store), TelegramMessenger(bot), Path(__file__).parent / "no-alerts", "反诈咨询 96110", rate)
             task = asyncio.create_task(broadcaster.run(day))
             if stop_after is None:
                 return await task
@@ -33,8 +34,8 @@ def run_broadcast(fake, store, day, rate, stop_after=None):
     return asyncio.run(main())
 
 
-def test_5000_subscribers_once_each_never_above_the_rate(fake, tmp_path):
-    store = Store(tmp_path / "bot.db")
+def test_5000_subscribers_once_each_never_above_the_rate(fake, db_target):
+    store = Store(db_target)
     subscriptions = Subscriptions(store)
     with store.transaction() as db:
         db["subscribers"].insert_all([{"channel": "telegram", "chat_id": str(100000 + i), "active": 1,
@@ -75,8 +76,8 @@ def test_alert_command_parsing():
     assert parse_alert_command("/alert") is None and parse_alert_command("/alert 只有标题") is None
 
 
-def test_subscribe_alert_broadcast_and_staff_reload_on_telegram(settings, fake, tmp_path, understander, staff_env):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_subscribe_alert_broadcast_and_staff_reload_on_telegram(settings, fake, db_target, understander, staff_env):
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(RESIDENT, "/subscribe")
         assert "订阅成功" in fake.wait_for(lambda: fake.sent(RESIDENT))[0]["text"]
@@ -101,8 +102,8 @@ def test_subscribe_alert_broadcast_and_staff_reload_on_telegram(settings, fake, 
         bot.stop()
 
 
-def test_quiz_and_case_of_the_week(settings, fake, tmp_path, understander):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_quiz_and_case_of_the_week(settings, fake, db_target, understander):
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(RESIDENT, "/quiz")
         first = fake.wait_for(lambda: fake.sent(RESIDENT))[0]

@@ -346,8 +346,8 @@ def test_web_page_sends_a_screenshot_from_the_button(web, police_png, tmp_path):
         page.screenshot(path=str(tmp_path / "picture.png"), full_page=True)
 
 
-def test_telegram_photo_and_image_file_are_read(settings, fake, tmp_path, understander, police_png, parcel_png):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_telegram_photo_and_image_file_are_read(settings, fake, db_target, understander, police_png, parcel_png):
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_photo(6660001, police_png)
         texts = fake.wait_for(lambda: len(fake.sent(6660001)) >= 2 and [m["text"] for m in fake.sent(6660001)],

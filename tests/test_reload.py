@@ -15,9 +15,9 @@ from tests.harness import RunningBot
 from tests.test_new_scam_type import DATA
 
 
-def test_reload_swaps_in_a_new_type_without_dropping_a_message(project_copy, tmp_path):
+def test_reload_swaps_in_a_new_type_without_dropping_a_message(project_copy, db_target):
     settings, root = project_copy
-    store = Store(tmp_path / "bot.db")
+    store = Store(db_target)
     engine = build_engine(settings, store)
     reloader = Reloader(engine, settings)
     shutil.copy(DATA / "fake_medical_insurance.yml", root / "content/scams/fake_medical_insurance.yml")
@@ -49,9 +49,9 @@ def test_reload_swaps_in_a_new_type_without_dropping_a_message(project_copy, tmp
     store.close()
 
 
-def test_invalid_content_is_refused_and_the_bot_keeps_serving(project_copy, tmp_path):
+def test_invalid_content_is_refused_and_the_bot_keeps_serving(project_copy, db_target):
     settings, root = project_copy
-    store = Store(tmp_path / "bot.db")
+    store = Store(db_target)
     engine = build_engine(settings, store)
     old = engine.brain
     (root / "content/scams/fake_loan.yml").write_text("id: fake_loan\nname: [broken\n", encoding="utf-8")
@@ -63,9 +63,9 @@ def test_invalid_content_is_refused_and_the_bot_keeps_serving(project_copy, tmp_
     store.close()
 
 
-def test_admin_api_needs_the_token(settings, tmp_path, understander, monkeypatch):
+def test_admin_api_needs_the_token(settings, db_target, understander, monkeypatch):
     monkeypatch.setenv("BOT_ADMIN_TOKEN", "t0ken")
-    bot = RunningBot(replace(settings, web_port=0), None, tmp_path / "bot.db", understander, web=True).start()
+    bot = RunningBot(replace(settings, web_port=0), None, db_target, understander, web=True).start()
     url = f"http://127.0.0.1:{bot.service.port}/api/admin/reload"
     try:
         for headers in ({}, {"Authorization": "Bearer wrong"}):
@@ -81,13 +81,13 @@ def test_admin_api_needs_the_token(settings, tmp_path, understander, monkeypatch
         bot.stop()
 
 
-def test_a_content_reload_reuses_the_trained_models_and_memory_stays_flat(project_copy, tmp_path):
+def test_a_content_reload_reuses_the_trained_models_and_memory_stays_flat(project_copy, tmp_path, db_target):
     """Editing a response is not a reason to hold a second copy of the models (RSS grew 260 → 398 MB in 5)."""
     import gc
     import weakref
 
     settings, root = project_copy
-    store = Store(tmp_path / "bot.db")
+    store = Store(db_target)
     engine = build_engine(settings, store)
     reloader = Reloader(engine, settings, heldout=tmp_path / "none.jsonl")
     models = engine.brain.understander.model.models

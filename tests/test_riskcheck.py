@@ -80,8 +80,8 @@ def test_two_hundred_numbers_and_sql_looking_text(run_bot):
 
 
 
-def test_staff_block_and_report_review_on_telegram(settings, fake, tmp_path, understander, staff_env):
-    bot = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_staff_block_and_report_review_on_telegram(settings, fake, db_target, understander, staff_env):
+    bot = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_message(STRANGER, "/block 13800001111")
         assert "只供值班民警" in fake.wait_for(lambda: fake.sent(STRANGER))[0]["text"]

@@ -125,12 +125,12 @@ def test_checks_answer_official_unknown_and_lookalike(bot, fake):
     assert "⚠️" in replies[2] and "icbc.com.cn" in replies[2]
 
 
-def test_state_survives_a_restart(settings, fake, tmp_path, understander):
-    first = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+def test_state_survives_a_restart(settings, fake, db_target, understander):
+    first = RunningBot(settings, fake, db_target, understander).start()
     fake.push_message(PRIVATE, "网上贷款说我银行卡号填错了资金被冻结，要先交解冻费才能放款")
     fake.wait_for(lambda: texts(fake, PRIVATE))
     first.stop()
-    second = RunningBot(settings, fake, tmp_path / "bot.db", understander).start()
+    second = RunningBot(settings, fake, db_target, understander).start()
     try:
         fake.push_callback(PRIVATE, "/affirm")  # "已经交了" to the question asked before the restart
         reply = fake.wait_for(lambda: texts(fake, PRIVATE)[1:])[0]
@@ -139,13 +139,13 @@ def test_state_survives_a_restart(settings, fake, tmp_path, understander):
         second.stop()
 
 
-def test_webhook_checks_the_secret_token(settings, fake, tmp_path, understander, monkeypatch):
+def test_webhook_checks_the_secret_token(settings, fake, db_target, understander, monkeypatch):
     monkeypatch.setenv("BOT_WEB_PORT", "0")
     from bot.config import load_settings
 
     local = load_settings(settings.root / "config.yml")
     local.web_port = 0
-    running = RunningBot(local, fake, tmp_path / "bot.db", understander,
+    running = RunningBot(local, fake, db_target, understander,
                          webhook_url="https://example.invalid/telegram/webhook", secret="s3cret").start()
     try:
         assert fake.sent(method="setWebhook")[0]["secret_token"] == "s3cret"

@@ -306,7 +306,7 @@ class WebMessenger:
         return str(await asyncio.to_thread(store))
 
     def since(self, user: str, after: int, limit: int = 20) -> list[dict]:
-        return self.store.query("select id, text, created_at from web_inbox where user = :u and id > :after"
+        return self.store.query('select id, text, created_at from web_inbox where "user" = :u and id > :after'
                                 " order by id limit :n", {"u": user, "after": after, "n": limit})
 
 

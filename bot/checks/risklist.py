@@ -85,7 +85,7 @@ class RiskList:
                                            (row.get("note") or "").strip(), added_by, stamp,
                                            (row.get("expires_at") or "").strip() or None)
         with self.store.transaction() as db:
-            db.conn.executemany(
+            db.executemany(
                 "insert into risk_list (kind, value, verdict, source, note, added_by, added_at, expires_at)"
                 " values (?, ?, ?, ?, ?, ?, ?, ?) on conflict(kind, value) do update set verdict = excluded.verdict,"
                 " source = excluded.source, note = excluded.note, added_by = excluded.added_by,"

@@ -18,14 +18,13 @@ import fcntl
 import json
 import logging
 import os
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.nlu.cues import LEVELS
 from bot.redact import loggable, mask
-from bot.store import Store, ago, now
+from bot.store import Store, StoreError, ago, now
 
 STATUSES = ("open", "claimed", "contacted", "dissuaded", "lost", "unreachable", "closed")
 UNRESOLVED = ("open", "claimed", "contacted")
@@ -97,8 +96,7 @@ class Escalations:
     def __init__(self, store: Store):
         self.store = store
         self.listeners: list = []  # called with the escalation id after each commit (wake the alert sender)
-        in_memory = str(store.path) == ":memory:"
-        self.spool_path: Path | None = None if in_memory else store.path.with_name(store.path.name + ".pending")
+        self.spool_path: Path | None = store.spool_path
         self._spooled: list[dict] = []  # the in-memory database's spool
         self._spool_lock = threading.Lock()
         self._retry_timer: threading.Timer | None = None
@@ -125,7 +123,7 @@ class Escalations:
                   "origin": origin}
         try:
             opened = self._record(**record)
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             log.error("escalation for %s:%s not written (%s): spooled for retry", channel, loggable(mask(str(chat_id))), exc)
             self._spool(record)
             return Opened(None, True)
@@ -145,6 +143,7 @@ class Escalations:
                 self._spooled.append(record)
             else:
                 line = json.dumps(record, ensure_ascii=False) + "\n"
+                self.spool_path.parent.mkdir(parents=True, exist_ok=True)
                 with open(self.spool_path, "a", encoding="utf-8") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX)
                     handle.write(line)
@@ -177,7 +176,7 @@ class Escalations:
                     continue
                 try:
                     written.append(self._record(**record).id)
-                except sqlite3.Error:
+                except StoreError:
                     left.append(record)
             if handle is None:
                 self._spooled = left + self._spooled

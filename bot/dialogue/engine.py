@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -39,7 +38,7 @@ from bot.nlu.normalize import storable
 from bot.nlu.understand import Understander, Understanding
 from bot.redact import loggable, mask
 from bot.checks.riskcheck import items_of
-from bot.store import Store
+from bot.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +164,7 @@ class Engine:
         """The resident's words reach the duty desk when an officer has written to them (never fails a turn)."""
         try:
             self.escalations.resident_wrote(channel, user_id, text)
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             log.error("a resident's reply to the desk was not recorded (%s)", exc)
 
     async def handle_async(self, channel: str, user_id: str, text: str | None, contact: str = "", origin: str = "",
@@ -439,7 +438,7 @@ class Engine:
                       "risk": ctx.tracker.slots.get("risk")} for r in ctx.replies]
         try:
             self.store.save_turn(ctx.tracker.key, ctx.channel, ctx.user_id, ctx.tracker.to_json(), messages)
-        except sqlite3.Error as exc:  # the replies still go out; an escalation was recorded (or spooled) before
+        except StoreError as exc:  # the replies still go out; an escalation was recorded (or spooled) before
             log.error("turn %s not saved: %s", loggable(ctx.tracker.key), exc)
         log.info("turn %s intent=%s type=%s risk=%s actions=%s text=%s", loggable(ctx.tracker.key), u.intent,
                  u.scam_type, ctx.tracker.slots.get("risk"), [r.kind for r in ctx.replies], loggable(mask(text)[:80]))

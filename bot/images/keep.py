@@ -22,7 +22,7 @@ def keep_days(settings) -> float:
 
 
 def folder(settings) -> Path:
-    return Path(settings.database).parent / "pictures"
+    return settings.files_dir / "pictures"
 
 
 def keep(settings, store: Store, key: str, data: bytes, read_text: str) -> int | None:
