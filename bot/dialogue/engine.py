@@ -143,7 +143,7 @@ class Engine:
         key = f"{channel}:{user_id}"
         brain = self.brain
         text = storable(text) if isinstance(text, str) else text  # a lone surrogate must not lose an escalation
-        with self._lock(key):
+        with self._lock(key), self.store.conversation_lock(key):  # in this process, and across workers
             tracker = self._load(key)
             understanding = self._understand(brain, text or "", tracker)
             if not understanding.normalised.strip():

@@ -198,6 +198,7 @@ class Store:
         self.lock = threading.RLock()  # SQLite: the one connection, one thread at a time
         self._local = threading.local()  # the transaction this thread is in (nested calls become savepoints)
         self._tables: dict[str, Table] = {}
+        self._locks = None  # PostgreSQL: the conversation locks' own pool, made on first use
         if self.backend == "sqlite":
             self.path = Path(self.url.database or ":memory:")
             self._open_sqlite(synchronous, busy_timeout_ms)
@@ -342,12 +343,58 @@ class Store:
         with self.transaction(write=False) as tx:
             return tx.query(sql, params)
 
+    @contextmanager
+    def conversation_lock(self, key: str):
+        """One conversation's turns one at a time, in whichever process (or machine) they arrive.
+
+        PostgreSQL: a session-level advisory lock on a connection of a pool of its own (so a turn waiting for
+        the lock never holds a connection its own writes need); released at the end of the turn, or by the
+        server when the process dies. SQLite: the process's own lock (the caller's) is all there is. A lock the
+        database cannot give (it is down) is not waited for: the resident's answer matters more than order.
+        """
+        if self.backend != "postgresql":
+            yield
+            return
+        conn = None
+        try:
+            conn = self._lock_engine().connect()
+            conn.execute(text("select pg_advisory_lock(:k)"), {"k": _lock_id("conversation:" + key)})
+            conn.commit()
+        except StoreError as exc:
+            log.warning("conversation lock not taken (%s); the turn goes on", exc.__class__.__name__)
+            if conn is not None:
+                conn.invalidate()
+                conn.close()
+            conn = None
+        try:
+            yield
+        finally:
+            if conn is not None:
+                try:
+                    conn.execute(text("select pg_advisory_unlock(:k)"), {"k": _lock_id("conversation:" + key)})
+                    conn.commit()
+                except StoreError:
+                    conn.invalidate()  # the session (and its lock) ends with the connection
+                finally:
+                    conn.close()
+
+    def _lock_engine(self):
+        with self.lock:
+            if self._locks is None:
+                self._locks = create_engine(self.url, pool_size=self.engine.pool.size(), max_overflow=0,
+                                            pool_timeout=30, pool_pre_ping=True,
+                                            connect_args={"connect_timeout": CONNECT_TIMEOUT_S,
+                                                          "application_name": "fanzha-bot-locks"})
+            return self._locks
+
     def close(self) -> None:
         with self.lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
             self.engine.dispose()
+            if self._locks is not None:
+                self._locks.dispose()
 
     # --- conversations -------------------------------------------------------------------
 

@@ -1,0 +1,133 @@
+"""The store on both engines (SQLite, then PostgreSQL): rows, transactions, locks, migrations."""
+
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from bot.store import Store, StoreError, migrations
+
+
+def test_rows_keep_their_types_and_upserts_update(db_target):
+    store = Store(db_target)
+    with store.transaction() as db:
+        first = db["escalations"].insert({"created_at": "2026-12-03 08:00:00", "channel": "telegram", "chat_id": 4242,
+                                          "cues": ["安全账户", "验证码"], "amount": 30000, "summary": "对方自称民警"}).last_pk
+        db["subscribers"].upsert({"channel": "web", "chat_id": "a", "active": True}, pk=("channel", "chat_id"))
+        db["subscribers"].upsert({"channel": "web", "chat_id": "a", "active": False}, pk=("channel", "chat_id"))
+        db["web_inbox"].insert({"user": "u1", "text": "您好，我是值班民警", "created_at": "2026-12-03 08:01:00"})
+    row = store.query("select * from escalations where id = ?", [first])[0]
+    assert row["chat_id"] == "4242" and row["status"] == "open" and row["realerts"] == 0
+    assert row["cues"] == '["安全账户", "验证码"]' and row["amount"] == 30000.0
+    assert store.query("select active from subscribers") == [{"active": 0}]
+    assert store.query('select text from web_inbox where "user" = :u', {"u": "u1"})[0]["text"] == "您好，我是值班民警"
+    store.close()
+
+
+def test_a_failed_transaction_leaves_nothing_and_a_failed_savepoint_only_its_part(db_target):
+    store = Store(db_target)
+    with pytest.raises(RuntimeError):
+        with store.transaction() as db:
+            db["alerts"].insert({"day": "2026-12-03", "title": "不会留下"})
+            raise RuntimeError("boom")
+    with store.transaction() as db:
+        db["alerts"].insert({"day": "2026-12-03", "title": "留下"})
+        with pytest.raises(StoreError):
+            with store.transaction() as inner:
+                inner["alerts"].insert({"day": "2026-12-03", "title": "也不会留下"})
+                inner.execute("insert into no_such_table values (1)")
+    assert [r["title"] for r in store.query("select title from alerts")] == ["留下"]
+    store.close()
+
+
+def test_rowcount_executemany_and_many_threads_writing(db_target):
+    store = Store(db_target)
+
+    def write(n):
+        for i in range(20):
+            with store.transaction() as db:
+                db.execute("insert into quiz_answers (channel, chat_id, question_id, correct, at) values (?, ?, ?, ?, ?)",
+                           ["web", f"{n}", f"q{i}", True, "2026-12-03 08:00:00"])
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.query("select count(*) n, sum(correct) c from quiz_answers") == [{"n": 120, "c": 120}]
+    with store.transaction() as db:
+        db.executemany("update quiz_answers set correct = ? where chat_id = ?", [[False, "0"], [False, "1"]])
+        assert db.execute("delete from quiz_answers where correct = 0").rowcount == 40
+    store.close()
+
+
+def test_migrations_apply_once_however_many_open_the_database_together(db_target):
+    stores, errors = [], []
+
+    def open_one():
+        try:
+            stores.append(Store(db_target))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(stores) == 4
+    names = [r["name"] for r in stores[0].query("select name from bot_migrations order by name")]
+    assert names == sorted(fn.__name__ for fn in migrations.MIGRATIONS)
+    assert stores[0].version() == migrations.version()
+    for store in stores:
+        store.close()
+
+
+def test_one_conversation_is_served_one_turn_at_a_time_across_workers(db_target):
+    """Two stores stand for two worker processes: a conversation's second turn waits for its first, another
+    conversation does not wait."""
+    a, b = Store(db_target), Store(db_target)
+    if a.backend == "sqlite":
+        pytest.skip("SQLite serves one process: the engine's in-process lock orders its turns")
+    order = []
+    inside = threading.Event()
+
+    def first():
+        with a.conversation_lock("web:grandma"):
+            order.append("first in")
+            inside.set()
+            time.sleep(0.5)
+            order.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    inside.wait(5)
+    started = time.monotonic()
+    with b.conversation_lock("web:someone-else"):
+        assert time.monotonic() - started < 0.3
+    with b.conversation_lock("web:grandma"):
+        order.append("second in")
+    thread.join()
+    assert order == ["first in", "first out", "second in"]
+    a.close()
+    b.close()
+
+
+def test_a_sqlite_file_from_before_counts_its_migrations_as_applied(tmp_path):
+    """Files written when sqlite-utils ran the migrations: the same names, in ``_sqlite_migrations``."""
+    path = tmp_path / "old.db"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    names = [r[0] for r in conn.execute("select name from bot_migrations where name < 'm012'")]
+    conn.execute("drop table bot_migrations")
+    conn.execute("drop table leases")
+    conn.execute("create table _sqlite_migrations (migration_set text, name text, applied_at text)")
+    conn.executemany("insert into _sqlite_migrations values ('fanzha-bot', ?, '2026-11-01')", [[n] for n in names])
+    conn.execute("insert into escalations (created_at, channel, chat_id, status) values ('x', 'web', 'kept', 'open')")
+    conn.commit()
+    conn.close()
+    store = Store(path)
+    assert store.query("select chat_id from escalations") == [{"chat_id": "kept"}]
+    assert store.version() == migrations.version() and "leases" in store.table_names()
+    store.close()
