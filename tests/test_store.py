@@ -131,3 +131,31 @@ def test_a_sqlite_file_from_before_counts_its_migrations_as_applied(tmp_path):
     assert store.query("select chat_id from escalations") == [{"chat_id": "kept"}]
     assert store.version() == migrations.version() and "leases" in store.table_names()
     store.close()
+
+
+def test_postgresql_down_the_resident_still_gets_110_fast_and_the_escalation_waits(pg_cluster, settings, understander,
+                                                                                   tmp_path):
+    from bot.app import build_engine
+
+    store = Store(pg_cluster.new_database(), spool_path=tmp_path / "escalations.pending")
+    engine = build_engine(settings, store, understander)
+    assert engine.handle("web", "before", "你好").replies
+    pg_cluster.down()
+    try:
+        started = time.monotonic()
+        turn = engine.handle("web", "while-down", "自称公安局的人让我把存款转到安全账户，我现在在银行柜台正在转")
+        took = time.monotonic() - started
+        assert turn.replies[0].urgent and "110" in turn.replies[0].text and took < 15
+        assert "Traceback" not in "".join(r.text for r in turn.replies)
+        assert engine.escalations.has_spooled()
+        for text in ("你好", "帮我查一下 https://icbc-refund.top 这个网址", "/visit"):  # whatever needs the database
+            replies = engine.handle("web", "asks-while-down", text).replies
+            assert replies and all(r.text.strip() and "Traceback" not in r.text for r in replies)
+    finally:
+        pg_cluster.up()
+    assert engine.escalations.flush_spool() == 1  # the database is back: the waiting escalation is written
+    rows = store.query("select chat_id, status from escalations")
+    assert rows == [{"chat_id": "while-down", "status": "open"}]
+    assert store.query("select kind from outbox") == [{"kind": "staff_alert"}]
+    engine.close()
+    store.close()

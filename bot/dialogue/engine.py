@@ -152,8 +152,14 @@ class Engine:
                               origin=origin)
             self._fill_slots(ctx)
             tracker.record("intent", understanding.intent)
-            executed = self._run_policy(ctx)
-            self._add_check_results(ctx)
+            try:
+                executed = self._run_policy(ctx)
+                self._add_check_results(ctx)
+            except StoreError as exc:  # an action needed the database and it is down: a kind answer, never a trace
+                log.error("turn %s failed on the database (%s)", loggable(key), exc.__class__.__name__)
+                if not any(r.urgent for r in ctx.replies):  # an urgent reply already given still goes out
+                    return self.notice(channel, str(user_id), "utter_store_down")
+                executed = []
             tracker.updated_at = time.time()
             self._save(ctx, text or "")
         if text and not text.startswith("/"):  # a button's payload is not the resident's words
@@ -256,9 +262,12 @@ class Engine:
         """A short redacted summary for the duty desk: what left vs. what was mentioned, the first message
         (usually the whole story) and the latest one, without button payloads."""
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - self.settings.session_expiry_minutes * 60))
-        rows = self.store.query(
-            "select text from messages where key = :k and direction = 'in' and created_at >= :since order by id",
-            {"k": ctx.tracker.key, "since": since})
+        try:
+            rows = self.store.query(
+                "select text from messages where key = :k and direction = 'in' and created_at >= :since order by id",
+                {"k": ctx.tracker.key, "since": since})
+        except StoreError:  # the database is down: the latest message is summary enough, the escalation spools
+            rows = []
         said = [r["text"].strip() for r in rows if r["text"] and not _is_payload(r["text"])]
         latest = ctx.understanding.text.strip()
         if latest and not _is_payload(latest):
@@ -288,7 +297,11 @@ class Engine:
             return lock
 
     def _load(self, key: str) -> Tracker:
-        state = self.store.load_state(key)
+        try:
+            state = self.store.load_state(key)
+        except StoreError as exc:  # the database is down: judge this message on its own, answer it, say 110
+            log.error("state of %s not read (%s): this turn starts afresh", loggable(key), exc.__class__.__name__)
+            state = None
         tracker = Tracker.from_json(key, state) if state else Tracker(key)
         if state and time.time() - tracker.updated_at > self.settings.session_expiry_minutes * 60:
             tracker = Tracker(key)  # an old conversation: start afresh
