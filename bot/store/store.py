@@ -95,7 +95,7 @@ class TableOps:
             elif isinstance(value, (int, float)) and key in columns and isinstance(columns[key].type, String):
                 value = str(value)
             elif isinstance(value, str) and key in columns and isinstance(columns[key].type, (Integer, Float)):
-                value = float(value) if isinstance(columns[key].type, Float) else int(value)
+                value = _number(value, float if isinstance(columns[key].type, Float) else int)
             out[key] = value
         return out
 
@@ -129,19 +129,32 @@ class TableOps:
         self.tx.conn.execute(self.table.update().where(column == pk_value).values(self._row(changes)))
 
 
+def _number(value: str, kind):
+    """A numeric string as the number a number column needs (PostgreSQL will not cast it); other text as is."""
+    try:
+        return kind(value)
+    except ValueError:
+        return value
+
+
 def _named(sql: str, params) -> tuple[str, dict]:
     """``?`` placeholders (with a list) as ``:_0, :_1 …`` (with a dict), the form both engines take."""
     if params is None:
         return sql, {}
     if isinstance(params, dict):
-        return sql, {k: int(v) if isinstance(v, bool) else v for k, v in params.items()}
+        return sql, {k: _param(v) for k, v in params.items()}
     parts = sql.split("?")
     if len(parts) - 1 != len(params):
         raise ValueError(f"{len(parts) - 1} placeholders, {len(params)} parameters: {sql[:80]}")
     out = parts[0]
     for i, part in enumerate(parts[1:]):
         out += f":_{i}" + part
-    return out, {f"_{i}": int(v) if isinstance(v, bool) else v for i, v in enumerate(params)}
+    return out, {f"_{i}": _param(v) for i, v in enumerate(params)}
+
+
+def _param(value):
+    """A bool as 0/1: the columns are integers, and PostgreSQL will not take a boolean for one."""
+    return int(value) if isinstance(value, bool) else value
 
 
 class Tx:
@@ -173,10 +186,6 @@ class Tx:
         if self.backend == "postgresql":
             self.conn.execute(text("select pg_advisory_xact_lock(:k)"), {"k": _lock_id(key)})
 
-    def try_lock(self, key: str) -> bool:
-        if self.backend == "postgresql":
-            return bool(self.conn.execute(text("select pg_try_advisory_xact_lock(:k)"), {"k": _lock_id(key)}).scalar())
-        return True
 
 
 def _lock_id(key: str) -> int:
