@@ -159,3 +159,10 @@ def test_postgresql_down_the_resident_still_gets_110_fast_and_the_escalation_wai
     assert store.query("select kind from outbox") == [{"kind": "staff_alert"}]
     engine.close()
     store.close()
+
+
+def test_a_closed_store_answers_with_a_store_error(db_target):
+    store = Store(db_target)
+    store.close()
+    with pytest.raises(StoreError):
+        store.query("select count(*) n from escalations")

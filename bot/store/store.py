@@ -37,7 +37,7 @@ from sqlalchemy import MetaData, Table, create_engine, event, inspect, text
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ResourceClosedError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import Float, Integer, String
 
@@ -208,6 +208,7 @@ class Store:
         self._local = threading.local()  # the transaction this thread is in (nested calls become savepoints)
         self._tables: dict[str, Table] = {}
         self._locks = None  # PostgreSQL: the conversation locks' own pool, made on first use
+        self._closed = False
         if self.backend == "sqlite":
             self.path = Path(self.url.database or ":memory:")
             self._open_sqlite(synchronous, busy_timeout_ms)
@@ -310,11 +311,13 @@ class Store:
             yield current.conn
         elif self.backend == "sqlite":
             with self.lock:
-                self._conn.info["write"] = False
-                yield self._conn
-                if self._conn.in_transaction():
-                    self._conn.commit()
+                conn = self._open_connection()
+                conn.info["write"] = False
+                yield conn
+                if conn.in_transaction():
+                    conn.commit()
         else:
+            self._check_open()
             with self.engine.connect() as conn:
                 yield conn
 
@@ -332,12 +335,21 @@ class Store:
             return
         if self.backend == "sqlite":
             with self.lock:
-                conn = self._conn
+                conn = self._open_connection()
                 conn.info["write"] = write
                 yield from self._run(conn)
         else:
+            self._check_open()
             with self.engine.connect() as conn:
                 yield from self._run(conn)
+
+    def _open_connection(self) -> Connection:
+        self._check_open()
+        return self._conn
+
+    def _check_open(self) -> None:
+        if self._closed:  # a late timer (a spool retry) after close(): a store error its caller handles
+            raise ResourceClosedError("the store is closed")
 
     def _run(self, conn: Connection):
         tx = Tx(self, conn)
@@ -398,6 +410,7 @@ class Store:
 
     def close(self) -> None:
         with self.lock:
+            self._closed = True
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
