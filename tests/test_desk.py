@@ -162,6 +162,72 @@ def test_follow_ups_are_scheduled_once_from_the_database(db_target):
     store.close()
 
 
+def test_several_workers_claim_each_alert_once_and_a_dead_workers_claim_lapses(db_target):
+    """Four workers (a store each, as four processes have) claim the same outbox at once: every row goes to
+    exactly one; a claim whose holder never reports back is due again after its hold, and a release at once."""
+    import threading
+
+    stores = [Store(db_target) for _ in range(4)]
+    escalations = Escalations(stores[0])
+    for n in range(60):
+        escalations.open_or_update("web", f"u{n}", "fake_police", "urgent", ["要求转到安全账户"], None, "…")
+    desks = [Desk(store, DeskSettings(staff_chat_id="1")) for store in stores]
+    got: list[list[int]] = [[] for _ in desks]
+    start = threading.Barrier(len(desks))
+
+    def work(i):
+        start.wait()
+        while rows := desks[i].claim("telegram", 7):
+            for row in rows:
+                got[i].append(row["id"])
+                time.sleep(0.002)  # the send: others claim meanwhile
+                desks[i].delivered(row["id"], 1, "1")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(desks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [row_id for ids in got for row_id in ids]
+    total = stores[0].query("select count(*) n from outbox")[0]["n"]
+    assert len(everything) == len(set(everything)) == total >= 31  # 30 alerts, then the flood group's own
+
+    escalations.open_or_update("web", "late", "fake_police", "urgent", ["要求转到安全账户"], None, "…")
+    desk = desks[1]
+    wecom = desk.claim("wecom", 500)  # a new target sees every row; it claims them and dies
+    assert wecom and desks[2].claim("wecom", 500) == []
+    desk.release(wecom[:3], "wecom")
+    assert [r["id"] for r in desks[3].claim("wecom", 500)] == [r["id"] for r in wecom[:3]]
+    with stores[0].transaction() as db:  # the dead worker's hold is over
+        db.execute("update alert_deliveries set next_attempt_at = ? where target = 'wecom'", [ago(seconds=1)])
+    assert len(desks[2].claim("wecom", 500)) == len(wecom)
+    for store in stores:
+        store.close()
+
+
+def test_follow_ups_from_several_workers_at_once_are_queued_once(db_target):
+    import threading
+
+    stores = [Store(db_target) for _ in range(3)]
+    escalations = Escalations(stores[0])
+    for n in range(5):
+        escalations.open_or_update("web", f"u{n}", "fake_police", "urgent", ["要求转到安全账户"], None, "…")
+    with stores[0].transaction() as db:
+        db.execute("update escalations set created_at = ?", [ago(minutes=30)])
+    desks = [Desk(store, DeskSettings(staff_chat_id="1", realert_after_minutes=10)) for store in stores]
+    start, counts = threading.Barrier(3), []
+    threads = [threading.Thread(target=lambda d=d: (start.wait(), counts.append(d.schedule_follow_ups())))
+               for d in desks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counts) == [0, 0, 5]
+    assert stores[0].query("select count(*) n from outbox where kind = 'realert'")[0]["n"] == 5
+    for store in stores:
+        store.close()
+
+
 def test_alert_text_is_redacted_and_explained():
     row = {"id": 7, "risk": "urgent", "scam_type": "fake_police", "channel": "telegram", "chat_id": "5550001",
            "contact": "", "amount": 30000.0, "cues": json.dumps(["钱正在转出或准备转出"]), "status": "open",

@@ -73,12 +73,13 @@ class DeskBot(DeliveryLoop):
     async def deliver_due(self) -> int:
         sent = 0
         staff_chat = self.desk.settings.staff_chat_id
-        for row in await asyncio.to_thread(self.desk.due, "telegram", 20, STAFF_KINDS):
-            if not staff_chat:
-                if not self._warned_no_chat:
-                    log.warning("STAFF_CHAT_ID is not set: %d staff alerts wait in the outbox", self.desk.pending())
-                    self._warned_no_chat = True
-                continue
+        if not staff_chat:
+            if not self._warned_no_chat:
+                log.warning("STAFF_CHAT_ID is not set: %d staff alerts wait in the outbox",
+                            await asyncio.to_thread(self.desk.pending))
+                self._warned_no_chat = True
+            return 0
+        for row in await asyncio.to_thread(self.desk.claim, "telegram", 20, STAFF_KINDS):
             try:
                 message_id, chat = await self.deliver(row)
             except RetryAfter as exc:

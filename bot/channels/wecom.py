@@ -97,8 +97,8 @@ class WeComDesk(DeliveryLoop):
 
     # --- the outbox, as this target sees it (bookkeeping in the desk, per target) -----------------
 
-    def due(self, limit: int = 200) -> list[dict]:
-        return self.desk.due(TARGET, limit, kinds=STAFF_KINDS)
+    def claim(self, limit: int = 200) -> list[dict]:
+        return self.desk.claim(TARGET, limit, kinds=STAFF_KINDS)
 
     def _mark(self, rows: list[dict], error: DeliveryError | None) -> float:
         delay = 0.0
@@ -199,13 +199,22 @@ class WeComDesk(DeliveryLoop):
             await asyncio.to_thread(self.desk.schedule_follow_ups)
         if self.pace() > 0:
             return 0  # woken again within the interval: what is due waits and is merged
-        rows = await asyncio.to_thread(self.due)
+        rows = await asyncio.to_thread(self.claim)
+        delivered, tried = 0, set()
+        try:
+            delivered = await self._deliver(rows, tried)
+        finally:  # what this round did not try is due again at once, for whichever worker comes first
+            await asyncio.to_thread(self.desk.release, [r for r in rows if r["id"] not in tried], TARGET)
+        return delivered
+
+    async def _deliver(self, rows: list[dict], tried: set[int]) -> int:
         delivered = 0
         for group, text in self.batches(rows):
             if text and self.pace() > 0:
                 break
             if text and self._sent_last_minute() >= self.per_minute:
                 break  # the robot's minute is used up: the rest wait for the next round (merged if they pile up)
+            tried.update(row["id"] for row in group)
             if not text:
                 await asyncio.to_thread(self._mark, group, None)  # nothing left to say (a deleted record)
                 continue

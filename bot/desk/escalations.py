@@ -202,6 +202,9 @@ class Escalations:
         summary = mask(summary, keep_address=source == "visit")[:500]
         stamp = now()
         with self.store.transaction() as db:
+            # One writer of escalations at a time in every process: the open-or-update choice and the flood
+            # guard's counts are read and acted on in the same breath (SQLite's write lock does this already).
+            db.lock("escalations")
             rows = list(db.query(
                 "select * from escalations where channel = :c and chat_id = :u and status in ('open','claimed','contacted')"
                 " order by id desc limit 1", {"c": channel, "u": str(chat_id)}))

@@ -3,10 +3,12 @@ which alerts are due, and which follow-ups the queue needs.
 
 Alerts live in the ``outbox`` table, written in the same transaction as their
 escalation. Each target (Telegram's staff chat in ``bot.channels.telegram_desk``,
-the WeCom group robot in ``bot.channels.wecom``) asks ``Desk.due(target)`` for what
+the WeCom group robot in ``bot.channels.wecom``) *claims* with ``Desk.claim(target)`` what
 it has not delivered yet and records ``delivered`` or ``failed`` per row in
 ``alert_deliveries``: a failed delivery is retried with exponential backoff, across
-restarts, until it succeeds, and one target failing never holds up another. Follow-ups are computed from the
+restarts, until it succeeds, and one target failing never holds up another. A claim holds
+a row for CLAIM_SECONDS, so of several workers (``serve --workers N``) exactly one sends it;
+a worker that dies holding a claim lets it lapse and another sends the row. Follow-ups are computed from the
 database (not from in-memory timers), so a restart loses none of them.
 """
 
@@ -27,6 +29,8 @@ BUTTONS = {"claimed": "认领", "contacted": "已联系", "dissuaded": "已劝�
            "unreachable": "联系不上", "closed": "关闭"}
 LEVEL_ORDER = {"none": 0, "low": 1, "medium": 2, "high": 3, "urgent": 4}
 RISK_ZH = {"urgent": "紧急", "high": "高", "medium": "中", "low": "低", "none": "无"}
+#: How long a claimed row is left to the worker that claimed it before another may send it (its holder died).
+CLAIM_SECONDS = 20
 STAFF_KINDS = ("staff_alert", "staff_update", "realert", "reminder", "report_digest", "staff_flood")
 
 
@@ -199,6 +203,48 @@ class Desk:
             f" where d.delivered_at is null and (d.next_attempt_at is null or d.next_attempt_at <= :now){only}"
             " order by o.id limit :n", {"t": target, "now": now(), "n": limit})
 
+    def claim(self, target: str = "telegram", limit: int = 20, kinds: tuple[str, ...] | None = None,
+              hold: float = CLAIM_SECONDS) -> list[dict]:
+        """The due rows (as ``due``) this worker may now send, each held for ``hold`` seconds.
+
+        The claim is one conditional upsert per row: it succeeds only while the row is still due, and PostgreSQL
+        re-checks that condition on the newest version of a row another worker has just claimed, so two workers
+        never both get one. ``FOR UPDATE SKIP LOCKED`` makes a worker pass over rows another is claiming instead
+        of queueing behind it. ``release`` gives back what was claimed and not tried.
+        """
+        only = f" and o.kind in ({','.join(repr(k) for k in kinds)})" if kinds else ""
+        skip = " for update of o skip locked" if self.store.backend == "postgresql" else ""
+        stamp = now()
+        until = datetime.fromtimestamp(datetime.now(timezone.utc).timestamp() + hold, timezone.utc)
+        with self.store.transaction() as db:
+            rows = list(db.query(
+                "select o.id, o.kind, o.escalation_id, o.chat_id, o.payload, o.created_at,"
+                " coalesce(d.attempts, 0) attempts"
+                " from outbox o left join alert_deliveries d on d.outbox_id = o.id and d.target = :t"
+                f" where d.delivered_at is null and (d.next_attempt_at is null or d.next_attempt_at <= :now){only}"
+                f" order by o.id limit :n{skip}", {"t": target, "now": stamp, "n": limit}))
+            claimed = []
+            for row in rows:
+                taken = db.execute(
+                    "insert into alert_deliveries (outbox_id, target, attempts, next_attempt_at)"
+                    " values (:id, :t, 0, :until) on conflict(outbox_id, target) do update"
+                    " set next_attempt_at = excluded.next_attempt_at"
+                    " where alert_deliveries.delivered_at is null and (alert_deliveries.next_attempt_at is null"
+                    " or alert_deliveries.next_attempt_at <= :now)",
+                    {"id": row["id"], "t": target, "until": until.strftime("%Y-%m-%d %H:%M:%S"), "now": stamp})
+                if taken.rowcount == 1:
+                    claimed.append(row)
+        return claimed
+
+    def release(self, rows: list[dict], target: str = "telegram") -> None:
+        """Give back claimed rows not tried (a robot's minute used up): due again at once, for any worker."""
+        if not rows:
+            return
+        with self.store.transaction() as db:
+            db.executemany("update alert_deliveries set next_attempt_at = null"
+                           " where outbox_id = ? and target = ? and delivered_at is null",
+                           [[row["id"], target] for row in rows])
+
     def pending(self, target: str = "telegram") -> int:
         return self.store.query(
             "select count(*) n from outbox o left join alert_deliveries d on d.outbox_id = o.id and d.target = :t"
@@ -208,7 +254,7 @@ class Desk:
         with self.store.transaction() as db:
             db.execute("insert into alert_deliveries (outbox_id, target, attempts, delivered_at, message_id, chat_id)"
                        " values (?, ?, 1, ?, ?, ?) on conflict(outbox_id, target) do update set"
-                       " delivered_at = excluded.delivered_at, message_id = excluded.message_id,"
+                       " attempts = alert_deliveries.attempts + 1, delivered_at = excluded.delivered_at, message_id = excluded.message_id,"
                        " chat_id = excluded.chat_id, last_error = null",
                        [outbox_id, target, now(), message_id, chat_id])
 
@@ -237,6 +283,7 @@ class Desk:
         """Queue re-alerts, reminders and (optionally) check-ins that are due; returns how many."""
         queued, stamp, s = 0, now(), self.settings
         with self.store.transaction() as db:
+            db.lock("follow-ups")  # every worker calls this: one at a time, each sees what the last one queued
             unclaimed = list(db.query(
                 "select id from escalations where status = 'open' and realerts < :max"
                 " and coalesce(realerted_at, created_at) <= :due",

@@ -44,7 +44,7 @@ class ResidentLoop(DeliveryLoop):
 
     async def deliver_due(self) -> int:
         sent = 0
-        for row in await asyncio.to_thread(self.desk.due, TARGET, 20, RESIDENT_KINDS):
+        for row in await asyncio.to_thread(self.desk.claim, TARGET, 20, RESIDENT_KINDS):
             escalation, _ = await asyncio.to_thread(self.desk.escalation, row["escalation_id"])
             if escalation is None:
                 await asyncio.to_thread(self.desk.delivered, row["id"], None, "", TARGET)
