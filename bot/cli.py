@@ -191,7 +191,26 @@ def cmd_chat(args) -> int:
 def cmd_serve(args) -> int:
     from bot import service
 
-    return service.run(_settings(args), _engine(args), web=True)
+    if args.workers <= 1:
+        return service.run(_settings(args), _engine(args), web=True)
+    from bot.app import open_store
+    from bot.staff.check import check_before_start
+    from bot.workers import supervise
+
+    settings = _settings(args)
+    store = open_store(settings)  # migrated once, here, before any worker starts
+    backend = store.backend
+    store.close()
+    if backend != "postgresql":
+        print("多个工作进程需要 PostgreSQL：请设置 BOT_DATABASE_URL（SQLite 只能由一个进程服务）。\n"
+              "several workers need PostgreSQL: set BOT_DATABASE_URL (a SQLite file is served by one process)",
+              file=sys.stderr)
+        return 2
+    problems = check_before_start(settings)
+    if problems:
+        _engine(args)  # reports them as every start does
+    return supervise(args.workers, settings.web_host, settings.web_port,
+                     lambda _index, sockets: service.run(settings, _engine(args), web=True, sockets=sockets))
 
 
 def cmd_telegram(args) -> int:
@@ -497,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("serve", help="web chat on 127.0.0.1:8080, and Telegram when TELEGRAM_BOT_TOKEN is set")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes sharing the port (PostgreSQL only: BOT_DATABASE_URL); one that dies is restarted")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("telegram", help="the Telegram bot only (long polling, or webhook: TELEGRAM_WEBHOOK_URL)")

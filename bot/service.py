@@ -4,7 +4,9 @@
 Everything shares one asyncio event loop (tornado for HTTP, python-telegram-bot for
 Telegram). Telegram runs by long polling, or by webhook when
 ``TELEGRAM_WEBHOOK_URL`` is set: Telegram's secret-token header
-(``TELEGRAM_WEBHOOK_SECRET``) is checked on every webhook request.
+(``TELEGRAM_WEBHOOK_SECRET``) is checked on every webhook request. Either way its updates go through
+the database (``bot.channels.telegram_inbox``). Under ``serve --workers N`` (``bot.workers``) one such
+service runs in each worker; polling and the daily push are duties one worker holds at a time.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import secrets
 import signal
 from dataclasses import dataclass
 
+import tornado.httpserver
 import tornado.web
 from telegram import Bot, Update
 from telegram.ext import Application
 
+from bot.channels.telegram_inbox import TelegramInbox
 from bot.channels.telegram import DEFAULT_BASE_URL, ResidentBot, TelegramMessenger, build_application
 from bot.channels.telegram_desk import DeskBot
 from bot.channels.web import SERVER_MAX_BODY, BaseHandler, WebChannel, WebMessenger, parse_json
@@ -34,7 +38,9 @@ from bot.desk.residents import ResidentLoop
 from bot.dialogue.actions import REACHABLE_CHANNELS
 from bot.dialogue.engine import Engine
 from bot.redact import loggable
+from bot.store import StoreError
 from bot.staff.reload import Reloader, watch
+from bot.workers import Duty
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
@@ -60,9 +66,9 @@ class TelegramConfig:
 class WebhookHandler(BaseHandler):
     """Telegram's webhook: only requests carrying our secret token are accepted."""
 
-    def initialize(self, app: Application, secret: str):
+    def initialize(self, app: Application, inbox: TelegramInbox, secret: str):
         super().initialize()
-        self.app, self.secret = app, secret
+        self.app, self.inbox, self.secret = app, inbox, secret
 
     async def post(self):
         if not self.read_body():
@@ -78,16 +84,26 @@ class WebhookHandler(BaseHandler):
             update = Update.de_json(body, self.app.bot)
         except (ValueError, TypeError, KeyError, AttributeError):
             return self.fail(400, "not an update")
-        await self.app.update_queue.put(update)
+        try:  # stored before Telegram hears "ok": a worker that dies now loses nothing
+            await asyncio.to_thread(self.inbox.put, [update])
+        except StoreError:
+            return self.fail(503, "try again")  # Telegram sends it again
+        self.inbox.wake.set()
         self.send_json({"ok": True})
 
 
 class Service:
     """The running bot: channels around one engine."""
 
-    def __init__(self, settings: Settings, engine: Engine, telegram: TelegramConfig | None, web: bool = True):
+    def __init__(self, settings: Settings, engine: Engine, telegram: TelegramConfig | None, web: bool = True,
+                 sockets: list | None = None):
         self.settings, self.engine, self.telegram_config, self.web_enabled = settings, engine, telegram, web
+        self.sockets = sockets  # a worker of ``serve --workers N``: the port its supervisor bound
+        # Only one worker at a time polls Telegram (two pollers on one token conflict) or sends the daily push.
+        self.poller = Duty(engine.store, "telegram-poller", self.start_polling, self.stop_polling)
+        self.pusher = Duty(engine.store, "daily-push")
         self.telegram: Application | None = None
+        self.inbox: TelegramInbox | None = None
         self.desk_bot: DeskBot | None = None
         self.sender = None
         self.server = None
@@ -106,7 +122,7 @@ class Service:
         """Extra HTTP routes (the Telegram webhook) besides the web chat."""
         routes = self.wechat.routes() if self.wechat else []
         if self.telegram and self.telegram_config.webhook_url:
-            routes.append((WEBHOOK_PATH, WebhookHandler, {"app": self.telegram,
+            routes.append((WEBHOOK_PATH, WebhookHandler, {"app": self.telegram, "inbox": self.inbox,
                                                           "secret": self.telegram_config.webhook_secret}))
         return routes
 
@@ -125,6 +141,8 @@ class Service:
             ResidentBot(self.engine).register(self.telegram)
             await self.telegram.initialize()
             await self.telegram.start()
+            self.inbox = TelegramInbox(self.engine.store, self.telegram)
+            await self.inbox.start()
             await self.sender.initialize()
             await self.desk_bot.start(self.telegram, self.sender)
             self.schedule_broadcast()
@@ -133,10 +151,8 @@ class Service:
                                                     secret_token=self.telegram_config.webhook_secret,
                                                     allowed_updates=Update.ALL_TYPES)
             else:
-                await self.telegram.bot.delete_webhook()
-                await self.telegram.updater.start_polling(poll_interval=0.0, timeout=10,
-                                                          allowed_updates=Update.ALL_TYPES,
-                                                          bootstrap_retries=-1)
+                await self.poller.start()
+        await self.pusher.start()
         self.wecom = WeComDesk.from_env(self.engine, Desk(self.engine.store, DeskSettings.from_settings(self.settings)))
         if self.wecom:
             await self.wecom.start()
@@ -164,13 +180,24 @@ class Service:
             web = WebChannel(self.engine, reloader=self.reloader)
             app = web.application(self.routes()) if self.web_enabled else tornado.web.Application(self.routes())
             web_config = (self.settings.raw.get("channels") or {}).get("web") or {}
-            self.server = app.listen(self.settings.web_port, self.settings.web_host, max_body_size=SERVER_MAX_BODY,
-                                     xheaders=bool(web_config.get("trust_proxy", False)))
+            proxied = bool(web_config.get("trust_proxy", False))
+            if self.sockets:
+                self.server = tornado.httpserver.HTTPServer(app, max_body_size=SERVER_MAX_BODY, xheaders=proxied)
+                self.server.add_sockets(self.sockets)
+            else:
+                self.server = app.listen(self.settings.web_port, self.settings.web_host,
+                                         max_body_size=SERVER_MAX_BODY, xheaders=proxied)
             self.port = next(iter(self.server._sockets.values())).getsockname()[1]
             log.info("web chat on http://%s:%s/", self.settings.web_host, self.port)
         if (self.settings.raw.get("reload") or {}).get("watch"):
             paths = [self.settings.nlu_dir, self.settings.stories_dir, self.settings.content_dir]
             self.watcher = asyncio.create_task(watch(self.reloader, paths))
+
+    async def start_polling(self) -> None:
+        await self.inbox.start_polling()
+
+    async def stop_polling(self) -> None:
+        await self.inbox.stop_polling()
 
     async def wechat_daily(self) -> None:
         """The daily warning to WeChat followers by mass send, at the configured local time."""
@@ -183,6 +210,8 @@ class Service:
             if due <= now_local:
                 due += datetime.timedelta(days=1)
             await asyncio.sleep((due - now_local).total_seconds())
+            if not self.pusher.held:
+                continue  # another worker sends it
             try:
                 result = await asyncio.to_thread(mass_send, self.wechat, self.engine.actions.hotline_line())
                 log.info("WeChat daily warning: %s", result or "no alert for today")
@@ -201,6 +230,8 @@ class Service:
         zone = datetime.datetime.now().astimezone().tzinfo
 
         async def job(context):
+            if not self.pusher.held:
+                return  # another worker sends it
             result = await self.broadcaster.run_today()
             log.info("daily broadcast: %s", result or "no alert for today")
 
@@ -219,13 +250,15 @@ class Service:
             await self.residents.stop()
         if self.wechat:
             await self.wechat.close()  # replies still on their way through the customer-service API
+        await self.pusher.stop()
+        if self.inbox:
+            await self.inbox.stop()  # the updates being handled finish; the rest wait in the database
+            await self.poller.stop()  # after the last poll: the next worker takes over at once
         if self.desk_bot:
             await self.desk_bot.stop()
         if self.sender:
             await self.sender.shutdown()
         if self.telegram:
-            if self.telegram.updater and self.telegram.updater.running:
-                await self.telegram.updater.stop()
             await self.telegram.stop()
             await self.telegram.shutdown()
         # Turns still being judged finish and write their records (an escalation among them goes out next start).
@@ -242,11 +275,12 @@ class Service:
             await self.stop()
 
 
-def run(settings: Settings, engine: Engine, web: bool = True, telegram_required: bool = False) -> int:
+def run(settings: Settings, engine: Engine, web: bool = True, telegram_required: bool = False,
+        sockets: list | None = None) -> int:
     telegram = TelegramConfig.from_env()
     if telegram_required and telegram is None:
         log.error("TELEGRAM_BOT_TOKEN is not set")
         print("请设置环境变量 TELEGRAM_BOT_TOKEN / set TELEGRAM_BOT_TOKEN", flush=True)
         return 2
-    asyncio.run(Service(settings, engine, telegram, web).run_forever())
+    asyncio.run(Service(settings, engine, telegram, web, sockets).run_forever())
     return 0

@@ -49,6 +49,8 @@ class FakeTelegram:
         self.delays: dict[str, list[float]] = {}  # method -> seconds to stall the next calls (time-outs)
         self.down = False  # every request fails with 500 while True
         self.files: dict[str, bytes] = {}  # file_id -> what getFile's file_path serves
+        self.polling = 0  # getUpdates requests being answered now
+        self.conflicts = 0  # getUpdates while another was in progress (two pollers on one token: 409 on Telegram)
         self.server = QuietServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -171,7 +173,15 @@ class FakeTelegram:
         if method == "getMe":
             return 200, {"ok": True, "result": BOT}
         if method == "getUpdates":
-            return 200, {"ok": True, "result": self._poll(params)}
+            with self.lock:
+                if self.polling:  # Telegram would answer 409 Conflict; counted, so tests can see two pollers
+                    self.conflicts += 1
+                self.polling += 1
+            try:
+                return 200, {"ok": True, "result": self._poll(params)}
+            finally:
+                with self.lock:
+                    self.polling -= 1
         if method in ("sendMessage", "sendVoice", "sendDocument", "sendPhoto", "sendAudio"):
             chat_id = params.get("chat_id")
             message = {"message_id": next(self.message_ids), "date": int(time.time()),

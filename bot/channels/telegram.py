@@ -305,7 +305,9 @@ class ResidentBot:
 
 def build_application(token: str, base_url: str | None = None, rate_limiter: bool = True) -> Application:
     """The one place the Telegram application is configured."""
-    builder = ApplicationBuilder().token(token).base_url(base_url or DEFAULT_BASE_URL)
+    # No updater: updates come through the database (``bot.channels.telegram_inbox``), from the long poller
+    # or the webhook, so none is lost with its worker.
+    builder = ApplicationBuilder().token(token).base_url(base_url or DEFAULT_BASE_URL).updater(None)
     if base_url and base_url.rstrip("/").endswith("/bot"):
         builder = builder.base_file_url(base_url.rstrip("/")[:-4] + "/file/bot")
     if rate_limiter:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
-from sqlalchemy import Column, Float, ForeignKey, Integer, MetaData, Table, Text, inspect, text
+from sqlalchemy import BigInteger, Column, Float, ForeignKey, Integer, MetaData, Table, Text, inspect, text
 from sqlalchemy.engine import Connection
 
 from .clock import now
@@ -189,6 +189,15 @@ def m012_leases(op: Operations) -> None:
     op.create_table("leases", Column("name", Text, primary_key=True),
                     *_cols({"holder": Text, "expires_at": Float, "taken_at": Text}))
 
+
+@migration
+def m013_telegram_inbox(op: Operations) -> None:
+    """Telegram updates kept from their arrival (long poll or webhook) until handled: confirming an update
+    to Telegram no longer loses it when the worker dies, and any worker may handle it (one chat in order)."""
+    op.create_table("telegram_inbox", _pk(), Column("update_id", BigInteger, nullable=False, unique=True),
+                    *_cols({"chat": Text, "payload": Text, "received_at": Text, "claimed_until": Float,
+                            "attempts": Integer, "handled_at": Text}))
+    op.create_index("idx_telegram_inbox_handled_at_chat_id", "telegram_inbox", ["handled_at", "chat", "id"])
 
 def applied(conn: Connection) -> set[str]:
     tables = set(inspect(conn).get_table_names())

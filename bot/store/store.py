@@ -399,6 +399,29 @@ class Store:
                 finally:
                     conn.close()
 
+    # --- leases: what one worker at a time may do ------------------------------------------------
+
+    def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``seconds``; True when ``holder`` has it now.
+
+        One conditional upsert: it wins when the lease is free, expired, or already ``holder``'s. A holder that
+        dies stops renewing, and the lease passes to the next worker that asks once it has expired.
+        """
+        stamp = time.time()
+        with self.transaction() as db:
+            taken = db.execute(
+                "insert into leases (name, holder, expires_at, taken_at) values (:n, :h, :e, :t)"
+                " on conflict(name) do update set holder = excluded.holder, expires_at = excluded.expires_at,"
+                " taken_at = case when leases.holder = excluded.holder then leases.taken_at else excluded.taken_at end"
+                " where leases.holder = excluded.holder or leases.expires_at < :now",
+                {"n": name, "h": holder, "e": stamp + seconds, "t": now(), "now": stamp})
+            return taken.rowcount == 1
+
+    def give_up_lease(self, name: str, holder: str) -> None:
+        """Let the next worker have ``name`` at once (a clean stop), if ``holder`` still has it."""
+        with self.transaction() as db:
+            db.execute("update leases set expires_at = 0 where name = :n and holder = :h", {"n": name, "h": holder})
+
     def _lock_engine(self):
         with self.lock:
             if self._locks is None:
