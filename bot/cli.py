@@ -614,8 +614,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="training, load, latency, throughput and memory figures")
     p.add_argument("--messages", type=int, default=5000, help="messages to classify (default 5000)")
-    p.add_argument("--conversations", action="store_true",
-                   help="instead: simultaneous multi-turn conversations through the whole engine")
+    p.add_argument("--conversations", type=int, nargs="?", const=-1, default=None, metavar="N",
+                   help="instead: N simultaneous multi-turn conversations through the whole engine (default"
+                        " --users); with --workers, through the whole service over HTTP")
+    p.add_argument("--workers", default=None, metavar="1,2,4",
+                   help="with --conversations: run `serve --workers N` for each N and load it over HTTP")
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                   help="with --workers: the store (postgresql: the database BOT_DATABASE_URL names)")
+    p.add_argument("--concurrency", type=int, default=32, help="with --workers: requests in flight (default 32)")
+    p.add_argument("--rate", type=float, default=0,
+                   help="with --workers: send this many requests a second instead of as fast as answered")
     p.add_argument("--users", type=int, default=1000, help="simultaneous conversations (default 1000)")
     p.add_argument("--risklist", type=int, default=0, metavar="ROWS",
                    help="instead: import ROWS risk-list values from CSV and time lookups (e.g. 1000000)")

@@ -38,6 +38,13 @@ def pg_cluster():
     cluster.stop()
 
 
+@pytest.fixture(autouse=True)
+def private_spool(tmp_path, monkeypatch):
+    """A PostgreSQL store's spool (escalations waiting for the database) is the test's own: one test's
+    leftover is never written into another test's database."""
+    monkeypatch.setenv("BOT_SPOOL_PATH", str(tmp_path / "escalations.pending"))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_target(request, tmp_path):
     """Where a test's store lives: a private SQLite file, then a fresh PostgreSQL database (the same test on

@@ -122,6 +122,7 @@ def test_a_sqlite_file_from_before_counts_its_migrations_as_applied(tmp_path):
     names = [r[0] for r in conn.execute("select name from bot_migrations where name < 'm012'")]
     conn.execute("drop table bot_migrations")
     conn.execute("drop table leases")
+    conn.execute("drop table telegram_inbox")
     conn.execute("create table _sqlite_migrations (migration_set text, name text, applied_at text)")
     conn.executemany("insert into _sqlite_migrations values ('fanzha-bot', ?, '2026-11-01')", [[n] for n in names])
     conn.execute("insert into escalations (created_at, channel, chat_id, status) values ('x', 'web', 'kept', 'open')")

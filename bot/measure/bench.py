@@ -313,9 +313,23 @@ def run(settings: Settings, args) -> int:
         figures = reload_under_load(settings)
     elif getattr(args, "stream", 0):
         figures = stream(settings, args.stream)
-    elif getattr(args, "conversations", False):
+    elif getattr(args, "workers", None):
+        from bot.measure.workers_bench import run_workers
+
+        if not args.conversations or args.conversations < 0:
+            args.conversations = args.users
+        runs = run_workers(settings, args)["runs"]
+        if args.json:
+            print(json.dumps(runs, indent=2, ensure_ascii=False))
+        else:
+            for figures in runs:
+                print("  ".join(f"{k}={v}" for k, v in figures.items()))
+        return 0 if all(not r["errors"] for r in runs) else 1
+    elif getattr(args, "conversations", None) is not None:
         from bot.measure.conversations_bench import run_conversations
 
+        if args.conversations > 0:
+            args.users = args.conversations
         figures = run_conversations(settings, args)
     else:
         figures = measure(settings, args.messages)
