@@ -65,6 +65,14 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _workers_of(proc: subprocess.Popen, count: int) -> list[int]:
     if count <= 1:
         return [proc.pid]
@@ -146,10 +154,12 @@ def run_one(settings: Settings, workers: int, db: str, users: int, rounds: int, 
                         raise SystemExit("the service did not start:\n" + (folder / "serve.log").read_text()[-2000:])
                     time.sleep(0.3)
             time.sleep(2 if workers > 1 else 0)  # every worker up, not only the first
+            pids = _workers_of(proc, workers)
+            server0 = [_cpu_s(pid) for pid in pids]
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             figures = asyncio.run(_load(url, users, rounds, concurrency, rate, f"b{int(time.time())}w{workers}"))
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-            pids = _workers_of(proc, workers)
+            figures["server_cpu_s_per_worker"] = [round(_cpu_s(pid) - before, 1) for pid, before in zip(pids, server0)]
             figures["rss_mb_per_worker"] = [_rss_mb(pid) for pid in pids]
         finally:
             proc.terminate()

@@ -22,6 +22,7 @@ transaction-level advisory lock, across processes and machines.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -33,9 +34,7 @@ import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import MetaData, Table, create_engine, event, inspect, text
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy import MetaData, Table, bindparam, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ResourceClosedError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -100,7 +99,7 @@ class TableOps:
         return out
 
     def insert(self, row: dict) -> Inserted:
-        result = self.tx.conn.execute(self.table.insert().values(self._row(row)))
+        result = self.tx.conn.execute(_insert(self.table), self._row(row))
         key = result.inserted_primary_key
         return Inserted(key[0] if key is not None and len(key) == 1 else tuple(key or ()))
 
@@ -111,22 +110,48 @@ class TableOps:
             row = self._row(row)
             batches.setdefault(tuple(sorted(row)), []).append(row)
         for batch in batches.values():
-            self.tx.conn.execute(self.table.insert(), batch)
+            self.tx.conn.execute(_insert(self.table), batch)
 
     def upsert(self, row: dict, pk) -> None:
         """Insert the row, or update the given columns of the row with the same key."""
-        keys = [pk] if isinstance(pk, str) else list(pk)
+        keys = (pk,) if isinstance(pk, str) else tuple(pk)
         row = self._row(row)
-        dialect = pg_dialect if self.tx.backend == "postgresql" else sqlite_dialect
-        statement = dialect.insert(self.table).values(row)
-        changes = {k: statement.excluded[k] for k in row if k not in keys}
-        statement = (statement.on_conflict_do_update(index_elements=keys, set_=changes) if changes
-                     else statement.on_conflict_do_nothing(index_elements=keys))
-        self.tx.conn.execute(statement)
+        self.tx.conn.execute(_upsert(self.table, keys, tuple(sorted(row))), row)
 
     def update(self, pk_value, changes: dict) -> None:
-        (column,) = self.table.primary_key.columns
-        self.tx.conn.execute(self.table.update().where(column == pk_value).values(self._row(changes)))
+        self.tx.conn.execute(_update(self.table), {**self._row(changes), "_pk": pk_value})
+
+
+# Statements built once per shape and reused: SQLAlchemy's compiled cache then does the rest (a turn runs
+# a dozen of them; building each afresh cost more than running it on SQLite).
+
+@functools.lru_cache(maxsize=256)
+def _insert(table: Table):
+    return table.insert()
+
+
+@functools.lru_cache(maxsize=256)
+def _update(table: Table):
+    (column,) = table.primary_key.columns
+    return table.update().where(column == bindparam("_pk"))
+
+
+@functools.lru_cache(maxsize=512)
+def _upsert(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]):
+    """``insert … on conflict (keys) do update set c = excluded.c`` as text, the same on both engines (the
+    dialects' own on-conflict constructs were compiled afresh on every call)."""
+    name = lambda column: '"' + column.replace('"', '""') + '"'  # noqa: E731 ("user", "key" are keywords)
+    changes = [c for c in columns if c not in keys]
+    action = ("do update set " + ", ".join(f"{name(c)} = excluded.{name(c)}" for c in changes) if changes
+              else "do nothing")
+    return text(f"insert into {name(table.name)} ({', '.join(map(name, columns))})"
+                f" values ({', '.join(':' + c for c in columns)})"
+                f" on conflict ({', '.join(map(name, keys))}) {action}")
+
+
+@functools.lru_cache(maxsize=2048)
+def _text(statement: str):
+    return text(statement)
 
 
 def _number(value: str, kind):
@@ -143,13 +168,19 @@ def _named(sql: str, params) -> tuple[str, dict]:
         return sql, {}
     if isinstance(params, dict):
         return sql, {k: _param(v) for k, v in params.items()}
+    statement, count = _placeholders(sql)
+    if count != len(params):
+        raise ValueError(f"{count} placeholders, {len(params)} parameters: {sql[:80]}")
+    return statement, {f"_{i}": _param(v) for i, v in enumerate(params)}
+
+
+@functools.lru_cache(maxsize=2048)
+def _placeholders(sql: str) -> tuple[str, int]:
     parts = sql.split("?")
-    if len(parts) - 1 != len(params):
-        raise ValueError(f"{len(parts) - 1} placeholders, {len(params)} parameters: {sql[:80]}")
     out = parts[0]
     for i, part in enumerate(parts[1:]):
         out += f":_{i}" + part
-    return out, {f"_{i}": _param(v) for i, v in enumerate(params)}
+    return out, len(parts) - 1
 
 
 def _param(value):
@@ -168,13 +199,13 @@ class Tx:
 
     def execute(self, sql: str, params=None):
         statement, values = _named(sql, params)
-        return self.conn.execute(text(statement), values)
+        return self.conn.execute(_text(statement), values)
 
     def executemany(self, sql: str, rows) -> None:
         rows = list(rows)
         if rows:
             statement, _ = _named(sql, rows[0])
-            self.conn.execute(text(statement), [_named(sql, r)[1] for r in rows])
+            self.conn.execute(_text(statement), [_named(sql, r)[1] for r in rows])
 
     def query(self, sql: str, params=None) -> list[dict]:
         return [dict(r) for r in self.execute(sql, params).mappings()]
