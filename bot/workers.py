@@ -1,7 +1,9 @@
 """Several worker processes on one port (``serve --workers N``), and the duties only one of them may do.
 
-The supervisor binds the HTTP port once and forks N workers that share it: the kernel hands each new
-connection to one of them, so any worker serves any web chat, WeChat or Telegram webhook request. Each
+The supervisor reserves the HTTP port and forks N workers, each listening on it with ``SO_REUSEPORT``: the
+kernel spreads new connections over them (a shared listening socket would not: whichever worker is first to
+accept takes every keep-alive connection), so any worker serves any web chat, WeChat or Telegram webhook
+request. Each
 worker builds its own engine and its own database pool after the fork (nothing is shared but the socket),
 and a worker that dies is started again. Order within a conversation, alerts sent once and follow-ups
 queued once are kept by the database (``bot.store``, ``bot.desk``), not by this module.
@@ -101,12 +103,19 @@ class Duty:
 
 
 def supervise(count: int, host: str, port: int, worker: Callable[[int, list], int]) -> int:
-    """Bind ``host:port``, fork ``count`` workers running ``worker(index, sockets)``, restart any that dies,
+    """Reserve ``host:port``, fork ``count`` workers running ``worker(index, sockets)`` (each with its own
+    listening sockets on the port), restart any that dies,
     and stop them all on SIGTERM/SIGINT. Returns the exit status."""
     import tornado.netutil
 
-    sockets = tornado.netutil.bind_sockets(port, host)
-    bound = sockets[0].getsockname()[1]
+    # The port is held by a socket that is bound but never listens: it keeps the port for restarted workers
+    # and is given no connections.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    holder = socket.socket(family, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((host, port))
+    bound = holder.getsockname()[1]
     log.info("supervisor %d: %d workers on http://%s:%s/", os.getpid(), count, host, bound)
     print(f"{count} workers on http://{host}:{bound}/", flush=True)
     children: dict[int, tuple[int, float]] = {}  # pid -> (index, started)
@@ -120,7 +129,8 @@ def supervise(count: int, host: str, port: int, worker: Callable[[int, list], in
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                status = worker(index, sockets)
+                holder.close()
+                status = worker(index, tornado.netutil.bind_sockets(bound, host, reuse_port=True))
             except BaseException:
                 log.exception("worker %d failed", index)
             finally:
@@ -163,6 +173,5 @@ def supervise(count: int, host: str, port: int, worker: Callable[[int, list], in
             continue
         log.warning("worker %d (pid %d) died (%s): starting a new one", index, pid, how)
         spawn(index)
-    for sock in sockets:
-        sock.close()
+    holder.close()
     return status
