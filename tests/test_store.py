@@ -167,3 +167,50 @@ def test_a_closed_store_answers_with_a_store_error(db_target):
     store.close()
     with pytest.raises(StoreError):
         store.query("select count(*) n from escalations")
+
+
+def test_a_lease_has_one_holder_until_it_runs_out_or_is_given_up(db_target):
+    first, second = Store(db_target), Store(db_target)
+    assert first.take_lease("telegram-poller", "host:1", 10)
+    assert not second.take_lease("telegram-poller", "host:2", 10)  # held
+    assert first.take_lease("telegram-poller", "host:1", 10)  # renewed by its holder
+    with first.transaction() as db:  # host:1 died: its lease runs out
+        db.execute("update leases set expires_at = ? where name = 'telegram-poller'", [time.time() - 1])
+    assert second.take_lease("telegram-poller", "host:2", 10)
+    assert not first.take_lease("telegram-poller", "host:1", 10)  # back, but the duty has moved on
+    second.give_up_lease("telegram-poller", "host:2")  # a clean stop: the next one need not wait
+    assert first.take_lease("telegram-poller", "host:1", 10)
+    assert first.query("select holder from leases") == [{"holder": "host:1"}]
+    first.close()
+    second.close()
+
+
+def test_a_duty_moves_to_the_next_worker_when_its_holder_stops(pg_cluster):
+    import asyncio
+
+    from bot.workers import Duty
+
+    url = pg_cluster.new_database()
+    stores = [Store(url), Store(url)]
+    events = []
+
+    async def scenario():
+        duties = [Duty(store, "daily-push", on_gain=lambda i=i: _note(events, f"gain{i}"),
+                       on_loss=lambda i=i: _note(events, f"loss{i}")) for i, store in enumerate(stores)]
+        for duty in duties:
+            duty.holder += f"#{id(duty)}"  # two workers, one process here
+            await duty.start()
+        assert [d.held for d in duties] == [True, False]
+        await duties[0].stop()
+        await duties[1].check()
+        assert duties[1].held
+        await duties[1].stop()
+
+    asyncio.run(scenario())
+    assert events == ["gain0", "gain1"]
+    for store in stores:
+        store.close()
+
+
+async def _note(events, what):
+    events.append(what)
