@@ -40,7 +40,7 @@ from bot.dialogue.engine import Engine
 from bot.redact import loggable
 from bot.store import StoreError
 from bot.staff.reload import Reloader, watch
-from bot.workers import Duty
+from bot.workers import Duty, ReloadFollower
 
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/telegram/webhook"
@@ -110,6 +110,7 @@ class Service:
         self.stopping = asyncio.Event()
         self.port: int | None = None
         self.reloader = Reloader(engine, settings)
+        self.reloads = ReloadFollower(engine.store, self.reloader)  # a reload in one worker is done by all
         self.broadcaster: Broadcaster | None = None
         self.watcher: asyncio.Task | None = None
         self.wechat_config = WeChatConfig.from_env()
@@ -153,6 +154,7 @@ class Service:
             else:
                 await self.poller.start()
         await self.pusher.start()
+        await self.reloads.start()
         self.wecom = WeComDesk.from_env(self.engine, Desk(self.engine.store, DeskSettings.from_settings(self.settings)))
         if self.wecom:
             await self.wecom.start()
@@ -251,6 +253,7 @@ class Service:
         if self.wechat:
             await self.wechat.close()  # replies still on their way through the customer-service API
         await self.pusher.stop()
+        await self.reloads.stop()
         if self.inbox:
             await self.inbox.stop()  # the updates being handled finish; the rest wait in the database
             await self.poller.stop()  # after the last poll: the next worker takes over at once

@@ -36,6 +36,20 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a supervisor's workers), from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return sorted(found)
+
+
 class Duty:
     """A job only one worker does at a time (``held``), with ``on_gain``/``on_loss`` called as it changes hands.
 
@@ -100,6 +114,61 @@ class Duty:
             except StoreError:
                 pass
         self.held = False
+
+
+RELOAD_KEY = "content-reloaded"
+RELOAD_POLL_SECONDS = 5.0
+
+
+class ReloadFollower:
+    """A reload in one worker (``/reload``, the admin URL, the file watcher) is done by every worker: the
+    worker that reloaded writes when and who into ``kv``; the others look every few seconds and reload too."""
+
+    def __init__(self, store: Store, reloader):
+        self.store, self.reloader = store, reloader
+        self.holder = holder_name()
+        self.seen = time.time()
+        self._task: asyncio.Task | None = None
+        reloader.listeners.append(self.announce)
+
+    def announce(self) -> None:
+        import json
+
+        stamp = time.time()
+        self.seen = stamp
+        with self.store.transaction() as db:
+            db["kv"].upsert({"key": RELOAD_KEY, "value": json.dumps({"at": stamp, "by": self.holder}),
+                             "expires_at": None}, pk="key")
+
+    def latest(self) -> dict | None:
+        import json
+
+        rows = self.store.query("select value from kv where key = :k", {"k": RELOAD_KEY})
+        return json.loads(rows[0]["value"]) if rows else None
+
+    async def start(self) -> None:
+        if self.store.backend == "postgresql":
+            self._task = asyncio.create_task(self._follow())
+
+    async def _follow(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_POLL_SECONDS)
+            try:
+                latest = await asyncio.to_thread(self.latest)
+            except StoreError:
+                continue
+            if latest and latest["at"] > self.seen and latest["by"] != self.holder:
+                self.seen = latest["at"]
+                self.reloader.listeners.remove(self.announce)  # following, not announcing again
+                try:
+                    report = await self.reloader.reload_async()
+                    log.info("reloaded after %s did: %s", latest["by"], "ok" if report.ok else "refused")
+                finally:
+                    self.reloader.listeners.append(self.announce)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
 
 
 def supervise(count: int, host: str, port: int, worker: Callable[[int, list], int]) -> int:

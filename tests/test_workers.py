@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bot.store import Store
+from bot.workers import children_of
 from tests.harness import OFFICER, STAFF_CHAT
 from tests.pgcluster import _free_port
 
@@ -87,8 +88,7 @@ def test_three_workers_one_killed_mid_burst_lose_nothing_and_alert_once(pg_clust
 
         first = wait(poller, 90, "a worker to poll Telegram")
         wait(lambda: post(web, "warmup", "你好")[0] == 200, 60, "the web chat")
-        workers = {int(line.split()[0]) for line in subprocess.run(
-            ["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout.split()}
+        workers = set(children_of(proc.pid))
         assert len(workers) == 3
 
         told_web: dict[str, int] = {}
@@ -151,4 +151,46 @@ def test_three_workers_one_killed_mid_burst_lose_nothing_and_alert_once(pg_clust
     output = (tmp_path / "serve.log").read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in output, output[-3000:]
     assert "died (signal 9): starting a new one" in output
+    assert proc.returncode == 0
+
+
+def test_a_reload_in_one_worker_is_done_by_every_worker(pg_cluster, project_copy, tmp_path):
+    _, root = project_copy
+    port = _free_port()
+    env = dict(os.environ, BOT_DATABASE_URL=pg_cluster.new_database(), BOT_DB_PATH=str(tmp_path / "bot.db"),
+               BOT_WEB_PORT=str(port), BOT_CONFIG=str(root / "config.yml"), BOT_ADMIN_TOKEN="t0ken",
+               PYTHONIOENCODING="utf-8")
+    for name in ("TELEGRAM_BOT_TOKEN", "STAFF_CHAT_ID"):
+        env.pop(name, None)
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--workers", "2"], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    web = f"http://127.0.0.1:{port}"
+    try:
+        wait(lambda: post(web, "warmup", "你好")[0] == 200, 90, "the web chat")
+        time.sleep(2)  # both workers up
+        responses = root / "content" / "responses.yml"
+        responses.write_text(responses.read_text(encoding="utf-8").replace(
+            "我是{centre}的反诈小助手。", "我是{centre}的反诈小助手（新版）。", 1), encoding="utf-8")
+        request = urllib.request.Request(web + "/api/admin/reload", b"{}", {"Authorization": "Bearer t0ken"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            assert json.loads(response.read())["ok"] is True
+
+        rounds = iter(range(1000))
+
+        def everyone_new():  # a new connection each: the kernel hands them to both workers
+            time.sleep(2.5)  # under the web chat's limit per address (30 in 10 s)
+            answers = [post(web, f"after{next(rounds)}", "你好") for _ in range(6)]
+            return all(status == 200 and "（新版）" in data["replies"][0]["text"] for status, data in answers)
+
+        wait(everyone_new, 60, "every worker to answer with the reloaded content")
+        serving = {pid for pid in children_of(proc.pid)}
+        assert len(serving) == 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
     assert proc.returncode == 0

@@ -76,8 +76,9 @@ def _cpu_s(pid: int) -> float:
 def _workers_of(proc: subprocess.Popen, count: int) -> list[int]:
     if count <= 1:
         return [proc.pid]
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    from bot.workers import children_of
+
+    return children_of(proc.pid)
 
 
 async def _load(url: str, users: int, rounds: int, concurrency: int, rate: float, tag: str) -> dict:

@@ -92,6 +92,7 @@ class Reloader:
         self.settings = settings
         self.heldout = heldout or PROJECT_ROOT / "tests" / "data" / "heldout.jsonl"
         self.lock = threading.Lock()
+        self.listeners: list = []  # called after each reload that swapped the brain (tell the other workers)
 
     def reload(self) -> ReloadReport:
         """Check, build and swap (blocking; call from a worker thread in a server)."""
@@ -114,7 +115,12 @@ class Reloader:
             release_memory()  # the old brain's model goes back to the system, so reloads do not add up
             report.seconds = time.perf_counter() - started
             log.info("reloaded in %.1fs: %s", report.seconds, report.text().replace("\n", " | "))
-            return report
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # the reload itself succeeded; telling others is best effort
+                log.exception("reload listener failed")
+        return report
 
     async def reload_async(self) -> ReloadReport:
         return await asyncio.to_thread(self.reload)
