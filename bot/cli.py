@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -192,7 +193,13 @@ def cmd_serve(args) -> int:
     from bot import service
 
     if args.workers <= 1:
-        return service.run(_settings(args), _engine(args), web=True)
+        try:
+            return service.run(_settings(args), _engine(args), web=True)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            print(f"端口 {_settings(args).web_port} 已被占用，没有启动。/ not started: {exc}", file=sys.stderr)
+            return 2
     from bot.app import open_store
     from bot.staff.check import check_before_start
     from bot.workers import supervise
@@ -209,8 +216,12 @@ def cmd_serve(args) -> int:
     problems = check_before_start(settings)
     if problems:
         _engine(args)  # reports them as every start does
-    return supervise(args.workers, settings.web_host, settings.web_port,
-                     lambda _index, sockets: service.run(settings, _engine(args), web=True, sockets=sockets))
+    try:
+        return supervise(args.workers, settings.web_host, settings.web_port,
+                         lambda _index, sockets: service.run(settings, _engine(args), web=True, sockets=sockets))
+    except OSError as exc:
+        print(f"端口 {settings.web_port} 已被占用，没有启动。/ not started: {exc}", file=sys.stderr)
+        return 2
 
 
 def cmd_telegram(args) -> int:
@@ -667,3 +678,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # the database is down or refuses us: say which, without a stack trace
+        from bot.redact import mask
+        from bot.store import StoreError, database_url
+
+        if not isinstance(exc, StoreError):
+            raise
+
+        where = mask(str(getattr(exc, "orig", None) or exc).splitlines()[0])
+        print(f"数据库连不上，命令没有执行：{where}\n"
+              f"the database is not reachable ({database_url(_settings(args).database).split('@')[-1]}):"
+              f" the command did nothing. Check BOT_DATABASE_URL and that PostgreSQL is running.", file=sys.stderr)
+        return 3

@@ -36,6 +36,14 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def children_of(pid: int) -> list[int]:
     """The processes whose parent is ``pid`` (a supervisor's workers), from /proc."""
     found = []
@@ -180,6 +188,8 @@ def supervise(count: int, host: str, port: int, worker: Callable[[int, list], in
     # The port is held by a socket that is bound but never listens: it keeps the port for restarted workers
     # and is given no connections.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if port and _answers(host, port):  # SO_REUSEPORT would let us join another service's port silently
+        raise OSError(f"port {port} on {host} is already in use by another service")
     holder = socket.socket(family, socket.SOCK_STREAM)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

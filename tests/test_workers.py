@@ -194,3 +194,17 @@ def test_a_reload_in_one_worker_is_done_by_every_worker(pg_cluster, project_copy
             proc.kill()
         log.close()
     assert proc.returncode == 0
+
+
+def test_a_database_that_does_not_answer_and_a_port_in_use_get_a_clear_answer(run_bot):
+    import socket
+
+    down = run_bot("serve", "--workers", "2", env={"BOT_DATABASE_URL": "postgresql://bot:s3cret@127.0.0.1:1/fanzha"})
+    err = down.stderr.decode()
+    assert down.returncode == 3 and "数据库连不上" in err and "Traceback" not in err and "s3cret" not in err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = run_bot("serve", env={"BOT_WEB_PORT": port})
+    assert busy.returncode == 2 and "已被占用" in busy.stderr.decode() and "Traceback" not in busy.stderr.decode()
