@@ -45,6 +45,15 @@ def wait(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the supervisor (it stops its workers), SIGKILL if it has not ended within a minute."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def alerted_ids(fake) -> list[int]:
     """Escalation numbers named by alerts in the staff chat: a new alert's own, and each member of a flood
     alert ("全部编号：#a #b …"). Updates and re-alerts are not counted."""
@@ -141,11 +150,7 @@ def test_three_workers_one_killed_mid_burst_lose_nothing_and_alert_once(pg_clust
         assert not twice, f"alerted more than once: {twice}"
         assert conflicts_before == 0, "two workers polled Telegram at once"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         store.close()
         log.close()
     output = (tmp_path / "serve.log").read_text(encoding="utf-8", errors="replace")
@@ -187,11 +192,7 @@ def test_a_reload_in_one_worker_is_done_by_every_worker(pg_cluster, project_copy
         serving = {pid for pid in children_of(proc.pid)}
         assert len(serving) == 2
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
     assert proc.returncode == 0
 
