@@ -156,8 +156,9 @@ class Actions:
         return bool(situation.danger or ctx.tracker.slots.get("escalation_id") or ctx.tracker.slots.get("escalation_spooled")
                     or (situation.scam_type and situation.scam_type not in ("not_scam", "unknown")))
 
-    def next_steps(self, ctx: TurnContext) -> None:
-        """The two or three things that matter now, for the situation the conversation has reached."""
+    def next_steps(self, ctx: TurnContext, signals: list[str] | None = None) -> None:
+        """The two or three things that matter now, for the situation the conversation has reached; ``signals``
+        (quoted cue lines) are danger signals this message added to a story already warned about."""
         if any(reply.kind.startswith("utter_next_") for reply in ctx.replies):
             return  # said once this turn already
         situation = Situation.of(ctx.tracker.slots)
@@ -173,6 +174,8 @@ class Actions:
             name = "utter_next_paid"
         elif situation.at_risk == "relative" and (situation.danger or situation.live_call):
             name = "utter_next_relative"
+        elif situation.moving and not situation.hung_up:
+            name = "utter_next_moving"  # on the way to the bank, about to transfer
         elif situation.live_call:
             name = "utter_next_on_call"
         elif any(cue.id == "secrecy" for cue in ctx.understanding.cues):  # "他说不能告诉我儿子"
@@ -180,6 +183,9 @@ class Actions:
         else:
             name = "utter_next_nothing_sent"
         reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
+        if signals and name != "utter_praise":
+            lead = ctx.brain.responses.render("utter_more_signals", {}).text
+            reply.text = "\n".join([lead, *signals, reply.text])
         reply.text += "\n" + self.footer(ctx)
         ctx.replies.append(reply)
 
@@ -243,8 +249,9 @@ class Actions:
             ctx.tracker.slots["warned"] = scam.id
             return self.utter(name, ctx)
         quoted = self.quoted(ctx.cues, text=ctx.understanding.normalised)
-        if ctx.tracker.slots.get("warned") == scam.id and not quoted:
-            return self.next_steps(ctx)  # more of the same story: the same warning twice teaches nothing
+        if ctx.tracker.slots.get("warned") == scam.id:
+            # More of the same story: the same warning twice teaches nothing (and asks again what was answered).
+            return self.next_steps(ctx, quoted)
         ctx.tracker.slots["warned"] = scam.id
         lines = [f"⚠️ {fill(scam.warning, self.values(ctx.brain, ctx.tracker))}"]
         if quoted:

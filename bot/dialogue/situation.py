@@ -59,6 +59,7 @@ class Situation:
     installed_app: bool = False
     shared_screen: bool = False
     card_handed: bool = False
+    moving: bool = False  # money is being moved now or about to be (on the way to the bank, transferring)
     live_call: bool | None = None  # the scammer is on the line now (None: never said)
     call: bool = False  # a call or video call is mentioned (so "挂断" makes sense)
     pasted: bool = False  # the story began with a pasted SMS or chat: unless a call is mentioned, nobody is on the line
@@ -157,10 +158,12 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
         situation.shared_screen = situation.installed_app = True
     if "app_installed" in ids or (asked_before == "app" and ids & {"money_gone", "money_gone_just_now"}):
         situation.installed_app = True  # "在上面充了1800" after "让我下一个星耀优选app": the app is on the phone
+    if ids & {"money_moving", "urgent_situation"} and not situation.paid:
+        situation.moving = True
     if "still_on_call" in ids:
         situation.live_call = True
     if "stopped" in ids:
-        situation.hung_up, situation.live_call = True, False
+        situation.hung_up, situation.live_call, situation.moving = True, False, False
         if re.search(r"关了|关掉|卸载|删了", text):
             situation.shared_screen = False  # "好我关了": stopped sharing (what was seen stays seen)
     if "verified" in ids:
