@@ -41,6 +41,7 @@ class ScamType:
 class Content:
     scams: dict[str, ScamType] = field(default_factory=dict)
     vocabulary: list[str] = field(default_factory=list)  # content/vocabulary.yml
+    not_misspellings: list[str] = field(default_factory=list)  # real words that sound like a vocabulary word
     files: list[Path] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)  # path → SHA-256 of the bytes parsed
 
@@ -139,6 +140,13 @@ def load_content(directory: Path, root: Path | None = None, problems: list[Probl
             problems.append(Problem(display_path(vocabulary, root), getattr(doc, "line", 1),
                                     "'words' must be a list of '- ' lines", "words 应是以 '- ' 开头的列表"))
         content.vocabulary = [str(w).strip() for w in words or [] if str(w).strip()]
+        kept = doc.get("not_misspellings") if isinstance(doc, dict) else None
+        if kept is not None and not isinstance(kept, list):
+            problems.append(Problem(display_path(vocabulary, root), getattr(doc, "line", 1),
+                                    "'not_misspellings' must be a list of '- ' lines",
+                                    "not_misspellings 应是以 '- ' 开头的列表"))
+            kept = None
+        content.not_misspellings = [str(w).strip() for w in kept or [] if str(w).strip()]
     if problems and not collect:
         raise InvalidFiles(problems)
     return content

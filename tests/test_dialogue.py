@@ -154,3 +154,29 @@ def test_a_lone_surrogate_or_nul_loses_no_escalation(engine):
     assert turn.escalation_id and turn.replies[0].urgent
     stored = engine.store.query("select text from messages where direction = 'in' and key = 'web:surrogate'")[0]["text"]
     assert "\ufffd" in stored and "\x00" not in stored
+
+
+def test_more_of_a_story_already_warned_about_gets_the_next_step_not_the_same_warning(engine):
+    turns = talk(engine, "web", "again", "自称北京市公安局的人打电话说我的银行卡涉嫌洗钱，让我配合调查", "还在通话",
+                 "他让我去银行把钱转到安全账户 我现在在路上了", "8万")
+    assert turns[1].escalation_id
+    on_the_way = turns[2].replies[-1].text
+    assert "不要再去银行" in on_the_way and "柜台" in on_the_way
+    last = "\n".join(r.text for r in turns[3].replies)
+    assert "⚠️" not in last and "还在和您通话吗" not in last and not turns[3].replies[-1].buttons
+    assert "8万" in last and "110" in last  # the new signal, quoted, and what to do now
+
+
+@pytest.mark.parametrize("text", [
+    "想咨询个事 俺爸今年六十八了 一个人在村里住 网上认识了一个女的 让他先垫上三万解冻费",
+    "抖音上2600两箱的飞天茅台 这价正常吗 俺爸说是厂家清仓 已经转给人家微信了",
+    "我是替我妈问的 有个电话说是京东金融的客服 让她把支付宝的钱转到监管账户",
+])
+def test_a_relative_at_risk_is_found_later_in_the_message(engine, text):
+    turn = talk(engine, "web", "kin-" + str(abs(hash(text))), text)[0]
+    assert turn.slots["situation"]["at_risk"] == "relative"
+
+
+def test_a_scam_about_a_relative_is_still_the_residents_own_risk(engine):
+    turn = talk(engine, "web", "kin-self", "有人打电话说我儿子出车祸了在医院抢救，让我马上转五万手术费")[0]
+    assert turn.slots["situation"]["at_risk"] == "self" and turn.escalation_id

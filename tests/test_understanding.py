@@ -126,6 +126,28 @@ def test_a_pasted_scam_text_shows_the_scam_but_only_what_the_resident_did_escala
 
 
 @pytest.mark.parametrize("text,escalates", [
+    # the resident's own words around the pasted text say they are in it now
+    ("我是廊坊市公安局刑侦支队民警，你涉嫌一起特大洗钱案，此案为机密，不得向任何人透露，包括家人。\n"
+     "（对方一直在微信视频，我现在一个人在屋里）", True),
+    ("群里的助理跟我说：'姐，您申购的新股中签了，需要认缴8万元，今天下午三点前必须完成认缴。'"
+     "我现在账户里只有3万，她让我今天必须补齐", True),
+    ("爸，我手机掉水里了，这是我新号，你先帮我转一万给这个账户，我同事急用，晚上回去跟你说。\n我儿子确实在保定出差", True),
+    ("客服：您的借款已通过终审，需要您往以下账户转入8000元作为流水证明，户名：刘某某 账号：6217 **** 3321\n"
+     "我已经在ATM这了，卡也插进去了", True),
+    # … or only ask about it
+    ("爸，我手机掉水里了，这是我新号，你先帮我转一万给这个账户，我同事急用，晚上回去跟你说。\n这是真的吗", False),
+    ("'限时福利，免费领皮肤，限前100名，扫码登录领取'这个能信吗", False),
+])
+def test_a_pasted_text_escalates_when_the_residents_own_words_say_they_are_in_it(understander, text, escalates):
+    assert understand(understander, text).escalate is escalates, text
+
+
+def test_a_real_word_is_not_read_as_a_misspelling(understander):
+    assert "限前100名" in understander.prepare("免费领皮肤，限前100名").text
+    assert "验证码" in understander.prepare("把验正码告诉他").text
+
+
+@pytest.mark.parametrize("text,escalates", [
     ("我朋友说他上个月在网上被骗了六千，还能追回来吗", False),
     ("去年我们楼的刘婶接到假公安电话，被骗了六万，后来报了案", False),
     ("受害人王某于2025年3月接到自称客服的电话，先后转账共计12万元。", False),

@@ -37,9 +37,10 @@ jieba.setLogLevel(logging.WARNING)
 class Preparer:
     """Normalises raw text for the pipeline, reading mistyped scam words as meant."""
 
-    def __init__(self, max_chars: int, words: list[str]):
+    def __init__(self, max_chars: int, words: list[str], real_words: list[str] = ()):
         self.max_chars = max_chars
-        self.fixer = HomophoneFixer(words, lambda w: jieba.dt.FREQ.get(w, 0) >= 10)
+        real = frozenset(real_words)  # "限前100名" is not a mistyped 洗钱 (洗 also reads "xian")
+        self.fixer = HomophoneFixer(words, lambda w: w in real or jieba.dt.FREQ.get(w, 0) >= 10)
 
     def __call__(self, text: str) -> Normalised:
         return normalise(text if isinstance(text, str) else "", self.max_chars, self.fixer.fix)
@@ -107,7 +108,7 @@ def build_language(settings: Settings, nlu_data: NluData, content: Content) -> t
                      for k, v in content.scams.items()},
         "signs": sorted({sign for scam in content.scams.values() for sign in scam.signs}),
     })
-    return nlp, Preparer(settings.max_chars, content.keywords)  # misspellings of scam words, not of app names
+    return nlp, Preparer(settings.max_chars, content.keywords, content.not_misspellings)  # misspellings of scam words, not of app names
 
 
 def fingerprint(settings: Settings, nlu_data: NluData, content: Content) -> str:

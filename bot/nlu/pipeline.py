@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from spacy.attrs import IDX, LENGTH
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -56,18 +57,25 @@ def text_of(doc: Doc) -> str:
     return doc.user_data["text"]
 
 
+def _spans_and_tokens(doc: Doc) -> None:
+    """Token offsets and strings, read from the doc's arrays once (iterating a Doc builds a Token per word)."""
+    text = text_of(doc)
+    spans = [(start, start + length) for start, length in doc.to_array([IDX, LENGTH]).tolist()] if len(doc) else []
+    doc.user_data["spans"] = spans
+    doc.user_data["tokens"] = [text[start:end] for start, end in spans]
+
+
 def tokens_of(doc: Doc) -> list[str]:
     """The doc's token strings, built once for all components."""
     if "tokens" not in doc.user_data:
-        doc.user_data["tokens"] = [t.text for t in doc]
+        _spans_and_tokens(doc)
     return doc.user_data["tokens"]
 
 
 def _token_spans(doc: Doc) -> list[tuple[int, int]]:
-    spans = []
-    for token, text in zip(doc, tokens_of(doc)):
-        spans.append((token.idx, token.idx + len(text)))
-    return spans
+    if "spans" not in doc.user_data:
+        _spans_and_tokens(doc)
+    return doc.user_data["spans"]
 
 
 class EntitiesComponent:
@@ -142,13 +150,24 @@ class VoiceComponent:
     PASTED = re.compile(r"【[^】]{1,16}】|(^|[\s,，。])(对方|他|她|客服|老师)[:：]|尊敬的(客户|用户|会员|车主|家长)"
                         r"|回复?(TD|td|T)退订|拒收请回复")
 
+    # The resident telling what the other side said or did ("对方让她…", "打电话的人说…", "我妈刚才接了个…"):
+    # a scammer's own text speaks to the reader, it does not report itself.
+    REPORTED = re.compile(r"(对方|那人|那个人|骗子)(又|就|还|一直|非|硬|正)?(说|让|要我|要她|要他|叫|问我|问她|问他|教)"
+                          r"|(打电话|来电话|打过来|打来|来电)(的人)?(说|讲|称)"
+                          r"|(^|[，。,！？!?\s])(我|俺)(妈|爸|奶奶|爷爷|姥姥|姥爷|老伴|媳妇|闺女|儿子|女儿)"
+                          r"(说|今天|昨天|刚才|刚刚|接|收到)")
+    REPORTED_VOICE = 0.25
+
     def __init__(self):
         self.head: LinearHead | None = None
 
     def __call__(self, doc: Doc) -> Doc:
-        voice = 1.0 if self.PASTED.search(text_of(doc)) else 0.0
+        text = text_of(doc)
+        voice = 1.0 if self.PASTED.search(text) else 0.0
         if self.head is not None and voice < 1.0:
             voice = float(self.head.probabilities(doc._.features)[self.head.labels.index(self.forwarded)])
+            if voice > self.REPORTED_VOICE and self.REPORTED.search(text):
+                voice = self.REPORTED_VOICE
         doc._.voice = voice
         return doc
 
@@ -195,6 +214,22 @@ class ScamRiskComponent:
                        for m in pattern.finditer(text) if m.end() > m.start()):
                     return True
         return False
+
+    def _engaged(self, text: str, cues: list[Cue]) -> bool:
+        """Do the resident's own words around a pasted text say they are in it now ("（对方一直在微信视频，我现在
+        一个人在屋里）", "我现在账户里只有3万，她让我今天必须补齐", "我儿子确实在保定出差")?"""
+        spans = own_spans(text)
+        if not spans:
+            return False
+        for cue in cues:
+            rule = self.rules.by_id[cue.id]
+            # The urgency model's cue has no offsets: its evidence is found in the text.
+            start = cue.start if cue.end > cue.start else (text.find(cue.evidence) if cue.evidence else -1)
+            if rule.protect or start < 0 or not any(a <= start < b for a, b in spans):
+                continue
+            if cue.id in ENGAGING or rule.level >= 3:
+                return True
+        return any(ENGAGED.search(text, a, b) for a, b in spans)
 
     def type_of(self, intent: str) -> str:
         if intent in self.scam_types:
@@ -258,7 +293,8 @@ class ScamRiskComponent:
         assessment = assess(cues, self.rules, scam_like, self.escalate_from, asking)
         # A bulletin about a case still going on ("…目前仍在通话中，劝阻工作正在进行"), not a scam text's "请于今日内".
         reported_live = any(c.id == "past_story" for c in cues) and STILL_GOING.search(text) is not None
-        if (doc._.voice or 0.0) >= 0.5 and assessment.escalate and not resident_acted() and not reported_live:
+        if (doc._.voice or 0.0) >= 0.5 and assessment.escalate and not resident_acted() and not reported_live \
+                and not self._engaged(text, cues):
             # A pasted scam text shows the scam, not what the resident did: its demands warn, they do not escalate.
             assessment = Assessment(LEVELS[2], False, assessment.cues)
         if scam_type == NOT_SCAM and assessment.escalate:
@@ -277,6 +313,44 @@ class ScamRiskComponent:
         doc._.verdict = Verdict(intent, cats[intent], scam_type, round(min(max(confidence, 0.0), 1.0), 4),
                                 likely[0] if likely else None, likely, scam_like, assessment)
         return doc
+
+
+# Quoted words (the other side's) and the resident's words around them.
+QUOTED = re.compile(r"'[^']{4,600}'|“[^”]{4,600}”|\"[^\"]{4,600}\"|「[^」]{4,600}」|『[^』]{4,600}』")
+ADDRESSED = re.compile(r"[您你请亲]")
+_OWN_CLAUSE = re.compile(r"[。！？!?；;\s]")
+# Cues in the resident's own words that put them in the scam now.
+ENGAGING = {"money_moving", "money_gone", "money_gone_just_now", "code_given", "card_handover", "screen_share",
+            "app_installed", "still_on_call", "isolation", "secrecy", "urgent_situation", "pay_requested",
+            "named_account", "loan_to_pay", "code_requested"}
+ENGAGED = re.compile(r"确实|没收到|一个人在|(一直|还|正)在(视频|通话|打|聊)|让(我|俺|她|他)(今天|马上|现在|赶紧)"
+                     r"|(我|俺)(已经|刚|刚才)?(扫|填|点|输|借|转|卖|交|下|装|开|按|信)了")
+
+
+def own_spans(text: str) -> list[tuple[int, int]]:
+    """Where the resident speaks in a message that pastes someone else's words: outside quotes, inside
+    brackets, after a dash, or after the pasted text's last words addressed to the reader (您/你/请)."""
+    spans = [(m.start() + 1, m.end() - 1) for m in re.finditer(r"\([^()]{2,200}\)", text)]
+    dash = text.find("—")
+    if dash > 0:
+        spans.append((dash + 1, len(text)))
+    quoted = [(m.start(), m.end()) for m in QUOTED.finditer(text)]
+    if quoted:
+        position = 0
+        for start, end in quoted:
+            if start > position:
+                spans.append((position, start))
+            position = end
+        spans.append((position, len(text)))
+        return [(a, b) for a, b in spans if b > a]
+    last = None
+    for m in ADDRESSED.finditer(text):
+        last = m.end()
+    if last is not None:
+        end_of_clause = _OWN_CLAUSE.search(text, last)
+        if end_of_clause and end_of_clause.end() < len(text):
+            spans.append((end_of_clause.end(), len(text)))
+    return [(a, b) for a, b in spans if b > a]
 
 
 # What a bulletin says of a case still going on; not "今日"/"今天", which a scammer's text uses too ("请于今日内").
