@@ -142,6 +142,28 @@ def test_a_pasted_text_escalates_when_the_residents_own_words_say_they_are_in_it
     assert understand(understander, text).escalate is escalates, text
 
 
+@pytest.mark.parametrize("text", [
+    "【浦发银行】验证码632014，用于快捷支付签约，工作人员不会向您索要，请勿泄露。",
+    "我孙子问王者荣耀里那个星元皮肤一般多少钱，他想用压岁钱在游戏里直接充值买",
+    "我们公司团建，让员工先垫付车费，回来走公司OA统一报销",
+    "我想给我妈买点保健品，药店说的鱼油，一瓶七十多，挺便宜",
+])
+def test_a_topic_word_is_no_scam_sign(understander, text):
+    result = understand(understander, text)
+    assert result.scam_type == "not_scam" and not result.escalate, (text, result.scam_type)
+
+
+@pytest.mark.parametrize("text", [
+    "有人收银行卡 一张给一千 俺把俺那张不用的卡卖给他了 没事吧",  # a negator inside a modifier negates nothing
+    "俺接个电话说俺中奖了 中了个小轿车 要俺先交五千块钱的税 俺交了",
+    "那个说是淘宝客服的打电话说给俺退钱 让俺扫码 俺扫了咋还扣了俺三千块钱",
+    "保定某居民反映，其母亲在'某某数字资产'平台投资，需缴纳'解冻金'，母亲正准备去银行取钱，请求派人劝阻。",
+    "那个投资群的老师叫我先充一万进去 说下周就能翻倍 我还没充 他一直催",  # a large pending demand
+])
+def test_what_already_left_or_is_about_to_escalates(understander, text):
+    assert understand(understander, text).escalate, text
+
+
 def test_a_real_word_is_not_read_as_a_misspelling(understander):
     assert "限前100名" in understander.prepare("免费领皮肤，限前100名").text
     assert "验证码" in understander.prepare("把验正码告诉他").text

@@ -29,6 +29,8 @@ LEVELS = ("none", "low", "medium", "high", "urgent")
 # for commas: "我让她挂了 但是屏幕共享开了" is two clauses).
 CLAUSE_BREAK = re.compile(r"[,.!?;，。！？；\n]|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 NEGATION_WINDOW = 4  # characters before a match that may hold 没/不/未
+# A negator inside a modifier ("不用的卡", "没用的旧手机号") negates nothing that follows.
+MODIFIER_NEGATION = re.compile(r"(不用|没用|不要|不常用|用不着|不再用)的")
 SLOW_PROBE_MS = 100  # a pattern slower than this on a long probe message is refused by the check
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a bad pattern is reported as file:line, not printed to stderr
@@ -172,6 +174,7 @@ class CueRules:
             before = text[max(clause_start, match.start() - NEGATION_WINDOW):match.start()]
             if rule.protect:  # "没拦住": only a negator right before counts
                 return not any(before.endswith(n) for n in self.negators)
+            before = MODIFIER_NEGATION.sub("", before)  # "那张不用的卡卖给他了" is a card sold
             if any(before.endswith(n) or n in before[-3:] for n in self.negators):
                 return False  # "还没转", "没给他转"
             if match.group(0).startswith(("没", "未")):

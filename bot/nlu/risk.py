@@ -15,6 +15,10 @@ from bot.nlu.cues import LEVELS, Cue, CueRules
 GONE = {"money_gone", "money_gone_just_now", "code_given", "card_handover"}
 # Money on its way out outweighs a "还没转" but not a "拦下来了".
 MOVING = {"money_moving", "urgent_situation"}
+# Pending demands of the high-pressure schemes (the policy, rule 3): "还没转" does not make them calm, only a
+# refusal, a hang-up or a check with the real person does.
+PRESSING = {"safe_account", "bail_fee", "large_demand", "secrecy", "isolation", "family_emergency", "boss_transfer",
+            "loan_to_pay"}
 # A story about others ("某业主…先后转账12万元", "我同事去年被骗了") is past unless something is still going on.
 ONGOING = {"ongoing", "still_on_call"}
 # "被工作人员拦下，但她仍坚持要汇": stopped once, and going on all the same.
@@ -49,7 +53,9 @@ def assess(cues: list[Cue], rules: CueRules, scam_like: bool, escalate_from: str
     if context and risk >= 3 and any(rules.by_id[c].amplify for c in fired):
         risk = min(risk + 1, len(LEVELS) - 1)  # high → urgent for large sums, the elderly, a live call
     protects = {rules.by_id[c].protect for c in fired}
-    if not fired & GONE and ("strong" in protects and not fired & INSISTS or (("weak" in protects or asking) and not fired & MOVING)):
+    if not fired & GONE and ("strong" in protects and not fired & INSISTS
+                             or ("weak" in protects and not fired & (MOVING | PRESSING))
+                             or (asking and not fired & MOVING)):
         risk = min(risk, 2)
     if "verified" in protects:
         risk = min(risk, 2)  # checked with the real person or body: even money sent went where it was meant to
