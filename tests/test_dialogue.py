@@ -180,3 +180,16 @@ def test_a_relative_at_risk_is_found_later_in_the_message(engine, text):
 def test_a_scam_about_a_relative_is_still_the_residents_own_risk(engine):
     turn = talk(engine, "web", "kin-self", "有人打电话说我儿子出车祸了在医院抢救，让我马上转五万手术费")[0]
     assert turn.slots["situation"]["at_risk"] == "self" and turn.escalation_id
+
+
+def test_money_leaving_in_a_story_the_bot_found_suspicious_escalates(engine):
+    turns = talk(engine, "web", "suspect", "我爸今年68了 在快手上认识一个女的 天天视频聊天 不过每回都是黑屏只有声音",
+                 "那女的说要来河北跟我爸过日子 先要八千八彩礼 还得要路费", "我爸现在揣着存折往镇上邮局走了 说要给她汇钱")
+    assert not turns[0].escalation_id and turns[2].escalation_id
+    assert "不像骗局" not in "\n".join(r.text for t in turns for r in t.replies)
+
+
+def test_an_english_plea_from_a_friend_in_trouble_escalates(engine):
+    turn = talk(engine, "telegram", "8801", "my friend on wechat asked me to transfer 8000 for his mom's hospital bill, "
+                                            "he said it's urgent and he can't talk on the phone")[0]
+    assert turn.escalation_id

@@ -164,6 +164,11 @@ def test_what_already_left_or_is_about_to_escalates(understander, text):
     assert understand(understander, text).escalate, text
 
 
+def test_an_ordinary_bill_paid_first_is_no_fee_before_a_loan(understander):
+    assert understand(understander, "我要先交一下水电费").scam_type == "not_scam"
+    assert understand(understander, "放款前要先交一笔解冻费").scam_type == "fake_loan"
+
+
 def test_a_real_word_is_not_read_as_a_misspelling(understander):
     assert "限前100名" in understander.prepare("免费领皮肤，限前100名").text
     assert "验证码" in understander.prepare("把验正码告诉他").text

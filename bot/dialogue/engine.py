@@ -66,6 +66,10 @@ PAYLOAD = re.compile(r"^/([a-z][a-z0-9_]*)$")
 ANY_PAYLOAD = re.compile(r"^/[a-z][a-z0-9_]*(:[a-z0-9_]+)*(\s|$)")
 
 
+# Actions that say the story is suspicious.
+SUSPICIOUS = {"action_warn", "action_clarify"}
+
+
 def _is_payload(text: str) -> bool:
     """A button's payload or a command ("/deny", "/g:start:0"): not the resident's words."""
     return bool(ANY_PAYLOAD.match(text.strip()))
@@ -155,6 +159,10 @@ class Engine:
             try:
                 executed = self._run_policy(ctx)
                 self._add_check_results(ctx)
+                if SUSPICIOUS & set(executed):  # later turns are read as part of a suspicious story
+                    situation = Situation.of(tracker.slots)
+                    situation.suspected = True
+                    situation.save(tracker.slots)
             except StoreError as exc:  # an action needed the database and it is down: a kind answer, never a trace
                 log.error("turn %s failed on the database (%s)", loggable(key), exc.__class__.__name__)
                 if not any(r.urgent for r in ctx.replies):  # an urgent reply already given still goes out
@@ -379,7 +387,11 @@ class Engine:
         amount = u.amount()
         if amount:
             slots["amount"] = max(amount, slots.get("amount") or 0)
-        in_scam = u.scam_like or bool(slots.get("scam_type")) or bool(situation.demanded or situation.danger)
+        if asked == "clarify" and u.intent in NO:
+            situation.suspected = False  # "none of these": the resident says it is no scam story
+        # "我爸现在揣着存折往镇上邮局走了" after a story the bot found suspicious is money leaving in a scam.
+        in_scam = u.scam_like or bool(slots.get("scam_type")) or bool(situation.demanded or situation.danger
+                                                                      or situation.suspected)
         cues = [c for c in u.cues if c.id not in {e.id for e in extra}] + extra
         assessment = brain.understander.assess(cues, scam_like=in_scam,
                                               asking=u.intent in self.settings.question_intents)

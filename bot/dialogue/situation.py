@@ -73,6 +73,7 @@ class Situation:
     at_risk: str = "self"  # self | relative
     contact: str = ""  # a phone number the resident gave for the desk to call back
     danger: bool = False  # the conversation has reached the escalation level
+    suspected: bool = False  # the bot found the story suspicious (warned or asked which scam it is)
     scam_type_seen: bool = False  # who is at risk is read from the messages until the story is told
 
     @classmethod

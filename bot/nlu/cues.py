@@ -52,7 +52,7 @@ def compile_pattern(pattern: str):
     except re2.error as exc:
         reason = str(exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc)
         if "(?<" in pattern or "(?=" in pattern or "(?!" in pattern:
-            reason += " (lookahead/lookbehind is not supported: use not_right_after / not_after)"
+            reason += " (lookahead/lookbehind is not supported: use not_right_after / not_after / not_before)"
         raise PatternError(reason) from None
 
 
@@ -80,6 +80,7 @@ class CueRule:
     negatable: bool = False
     not_after: tuple[str, ...] = ()  # the match does not count shortly after these words (same clause)
     not_right_after: tuple[str, ...] = ()  # ... nor immediately after these (what a lookbehind did)
+    not_before: tuple[str, ...] = ()  # ... nor when these words are in it or right after it (what a lookahead did)
     patterns: tuple = ()  # compiled RE2 patterns
 
 
@@ -166,6 +167,10 @@ class CueRules:
             return False
         if rule.not_right_after and text[:match.start()].endswith(rule.not_right_after):
             return False
+        if rule.not_before:
+            around = text[match.start():min(clause_end, match.end() + 6)]
+            if any(word in around for word in rule.not_before):
+                return False  # "先交一下水电费" is no fee before a loan
         if rule.not_after:
             before = text[max(clause_start, match.start() - 8):match.start()]
             if any(word in before for word in rule.not_after):
@@ -245,6 +250,7 @@ def load_cue_rules(path: Path, root: Path | None = None, probe: bool = False) ->
             evidence=bool(item.get("evidence") or item.get("marker")), negatable=bool(item.get("negatable")),
             not_after=tuple(str(w) for w in listed(item, "not_after", name, problems)),
             not_right_after=tuple(str(w) for w in listed(item, "not_right_after", name, problems)),
+            not_before=tuple(str(w) for w in listed(item, "not_before", name, problems)),
             patterns=tuple(patterns)))
     known = {r.id for r in rules}
     amount = mapped(doc, "amount_cue", name, problems)
