@@ -193,3 +193,21 @@ def test_an_english_plea_from_a_friend_in_trouble_escalates(engine):
     turn = talk(engine, "telegram", "8801", "my friend on wechat asked me to transfer 8000 for his mom's hospital bill, "
                                             "he said it's urgent and he can't talk on the phone")[0]
     assert turn.escalation_id
+
+
+def test_the_situation_adds_up_payments_and_reads_prices(engine):
+    turns = talk(engine, "web", "steps", "俺奶奶接了个电话 说她开通了啥百万保障 不取消的话每个月扣八百 对方说是支付宝客服",
+                 "她说已经转了两千了", "又转了三千 就刚才 我回来才看见", "我让她挂了")
+    situation = turns[-1].slots["situation"]
+    assert situation["amount_paid"] == 5000 and situation["at_risk"] == "relative" and situation["hung_up"]
+    turns = talk(engine, "web", "price", "抖音上2600两箱的飞天茅台 这价正常吗 俺爸说是厂家清仓", "俺爸已经转了 转给人家微信了")
+    situation = turns[-1].slots["situation"]
+    assert situation["paid"] and situation["amount_paid"] == 2600
+    turn = talk(engine, "web", "hotline", "今天下午有个96110的电话打给我 说是反诈中心的")[0]
+    assert turn.slots["situation"]["amount_mentioned"] is None
+
+
+@pytest.mark.parametrize("answer", ["好 俺先挂了", "电话也挂了", "好我关了"])
+def test_short_answers_that_stop_it_are_understood(engine, answer):
+    turns = talk(engine, "web", "stop-" + answer, "自称公安的人打电话让我开屏幕共享配合调查", "开了", answer)
+    assert turns[-1].slots["situation"]["hung_up"] is True

@@ -64,6 +64,7 @@ class Situation:
     installed_app: bool = False
     shared_screen: bool = False
     card_handed: bool = False
+    last_amount: float | None = None  # the latest amount named: what a later "转了" with no amount refers to
     moving: bool = False  # money is being moved now or about to be (on the way to the bank, transferring)
     live_call: bool | None = None  # the scammer is on the line now (None: never said)
     call: bool = False  # a call or video call is mentioned (so "挂断" makes sense)
@@ -116,6 +117,22 @@ def follow_up_cue(situation: Situation, text: str) -> str | None:
     return DONE_CUES.get(situation.demanded)
 
 
+# A price or a sum written as a bare number ("14pro才1500", "第二单要3800", "买一个19800的床垫", "2600两箱").
+PRICED = re.compile(r"(才|要|卖|售价|价格|价钱|只要|仅|值|花了?|收了?|差|欠|买了?一?[个台套盒瓶箱件]|一共|总共|共)\s*"
+                    r"(\d{3,7})(?![\d年月日号点:：.-])|(?<![\d.])(\d{3,7})(?=[两一二三四五六七八九十]?[箱盒瓶台件套个]|的)")
+
+
+SENT = re.compile(r"(转|汇|付|交|充|打)(了|过去|过|给)")  # the resident's side sent it (not "每月都给了": paid to them)
+HOTLINE = re.compile(r"^(110|114|119|120|122|12\d{3}|9[56]\d{3})$")  # 96110, 12345: numbers to call, not sums
+
+
+def _priced(text: str) -> list[float]:
+    numbers = (m.group(2) or m.group(3) for m in PRICED.finditer(text))
+    return [float(n) for n in numbers if not HOTLINE.match(n)]
+
+
+# A further payment on top of one already made ("又转了三千", "再交了2000").
+AGAIN = re.compile(r"(又|再|还|另外|接着)(给他|给她|给对方)?(转|交|付|汇|充|打|投)(了|过)")
 # A bare number right after a money verb is an amount too ("垫了3000", "一共2400", "sent 5000").
 BARE_AMOUNT = re.compile(r"(转|垫|付|交|充|汇|打|给|投|出|一共|共|总共|sent|paid|transferred)了?\s*(?:[^\d\s]{0,4}\s*)?(\d{2,8})(?!\d)")
 
@@ -143,7 +160,12 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
     if scam_type and (not situation.scam_type or situation.scam_type == "unknown"):
         situation.scam_type = scam_type
     amounts = [e.value for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
-    if amounts:
+    amounts += [a for a in _priced(text) if all(abs(a - b) >= 0.5 for b in amounts)]
+    paid = None
+    if ids & {"money_gone", "money_gone_just_now"}:
+        cue = next(c for c in cues if c.id in ("money_gone", "money_gone_just_now"))
+        paid = _nearest_amount(u, cue)
+    if amounts:  # the largest sum named, paid or not (the desk's summary shows both when they differ)
         situation.amount_mentioned = max([situation.amount_mentioned or 0.0, *amounts])
     asked_before = situation.demanded
     if scam_type and scam_type != "not_scam" or danger:  # an ordinary request ("装个反诈APP") is no demand
@@ -152,10 +174,15 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
                 situation.demanded = DEMANDS[cue.id]
     if ids & {"money_gone", "money_gone_just_now"}:
         situation.paid = True
-        cue = next(c for c in cues if c.id in ("money_gone", "money_gone_just_now"))
-        paid = _nearest_amount(u, cue)
-        if paid:
+        if paid and situation.amount_paid and AGAIN.search(text):
+            situation.amount_paid += paid  # "已经转了两千" … "又转了三千": 5,000 in all
+        elif paid:
             situation.amount_paid = max(situation.amount_paid or 0.0, paid)
+        elif situation.amount_paid is None and situation.last_amount and len(text.strip()) <= 2 * SHORT \
+                and SENT.search(text):
+            situation.amount_paid = situation.last_amount  # "2600两箱的茅台…" then "俺爸已经转了"
+    if amounts:
+        situation.last_amount = amounts[-1]
     if "code_given" in ids:
         situation.gave_code = True
     if "card_handover" in ids:
@@ -179,8 +206,11 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
         situation.call = True
     if not situation.scam_type_seen and (scam_type or ids) and (u.voice >= 0.5 or WRITTEN.search(text)):
         situation.pasted = True  # the story came in writing (an SMS, a chat, an app), not on the phone
-    if situation.at_risk == "self" and not situation.scam_type_seen and RELATIVE.search(text) \
-            and not POSING.search(text):
+    relative = RELATIVE.search(text)
+    posing = POSING.search(text)
+    # "俺爸今年六十八了 … 俺爸刚才给俺打电话说他现在就去银行": the relative is told of first, so the call is theirs.
+    if situation.at_risk == "self" and not situation.scam_type_seen and relative \
+            and (not posing or relative.end() <= posing.start()):
         situation.at_risk = "relative"
     situation.scam_type_seen = situation.scam_type_seen or bool(scam_type or ids)
     phones = [e for e in u.entities if e.type == "phone"]
