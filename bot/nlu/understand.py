@@ -89,12 +89,17 @@ class Understander:
 
     def _run(self, batch: list[Normalised]) -> Iterator[Understanding]:
         useful = [n for n in batch if n.text.strip() and not n.garbage]
-        docs = iter(self.nlp.pipe(n.text for n in useful)) if useful else iter(())
+        docs = iter(self.nlp.pipe(self._doc(n.text) for n in useful)) if useful else iter(())
         for norm in batch:
             if norm.text.strip() and not norm.garbage:
                 yield self._from_doc(norm, next(docs))
             else:
                 yield Understanding(text=norm.original, normalised=norm.text)
+
+    def _doc(self, text: str) -> Doc:
+        doc = self.nlp.make_doc(text)
+        doc.user_data["text"] = text  # spaCy's tokenisation keeps the text; Doc.text would rebuild it from tokens
+        return doc
 
     @staticmethod
     def _from_doc(norm: Normalised, doc: Doc) -> Understanding:
