@@ -183,6 +183,8 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
             situation.amount_paid = situation.last_amount  # "2600两箱的茅台…" then "俺爸已经转了"
     if amounts:
         situation.last_amount = amounts[-1]
+    if situation.amount_paid and (situation.amount_mentioned or 0) < situation.amount_paid:
+        situation.amount_mentioned = situation.amount_paid  # the largest sum named includes what was paid in steps
     if "code_given" in ids:
         situation.gave_code = True
     if "card_handover" in ids:
