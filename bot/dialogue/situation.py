@@ -65,6 +65,7 @@ class Situation:
     shared_screen: bool = False
     card_handed: bool = False
     last_amount: float | None = None  # the latest amount named: what a later "转了" with no amount refers to
+    app_asked: bool = False  # the other side asked for an app to be installed (money put in later went through it)
     moving: bool = False  # money is being moved now or about to be (on the way to the bank, transferring)
     live_call: bool | None = None  # the scammer is on the line now (None: never said)
     call: bool = False  # a call or video call is mentioned (so "挂断" makes sense)
@@ -191,7 +192,9 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
         situation.card_handed = True
     if "screen_share" in ids:
         situation.shared_screen = situation.installed_app = True
-    if "app_installed" in ids or (asked_before == "app" and ids & {"money_gone", "money_gone_just_now"}):
+    if ids & {"download_app", "remote_app"}:
+        situation.app_asked = True
+    if "app_installed" in ids or (situation.app_asked and ids & {"money_gone", "money_gone_just_now"}):
         situation.installed_app = True  # "在上面充了1800" after "让我下一个星耀优选app": the app is on the phone
     if ids & {"money_moving", "urgent_situation"} and not situation.paid:
         situation.moving = True
