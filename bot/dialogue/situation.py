@@ -110,9 +110,15 @@ class Situation:
                 "verified": self.verified, "contact_given": bool(self.contact)}
 
 
+# A handover arranged ("约好明天下午在学校门口交"): after a card was asked for, the card is about to go.
+ARRANGED = re.compile(r"(约好|约了|说好|定好|讲好)(了)?[^，。？?]{0,12}(交|给|送|拿|寄|取|见面)")
+
+
 def follow_up_cue(situation: Situation, text: str) -> str | None:
     """The cue a short answer stands for: "告诉了" after a code was asked for is ``code_given``."""
     short = text.strip()
+    if situation.demanded == "card" and ARRANGED.search(short):
+        return "card_handover"
     if not situation.demanded or len(short) > SHORT or NOT_DONE.search(short) or not DONE.search(short):
         return None
     return DONE_CUES.get(situation.demanded)
