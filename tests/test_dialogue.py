@@ -211,3 +211,14 @@ def test_the_situation_adds_up_payments_and_reads_prices(engine):
 def test_short_answers_that_stop_it_are_understood(engine, answer):
     turns = talk(engine, "web", "stop-" + answer, "自称公安的人打电话让我开屏幕共享配合调查", "开了", answer)
     assert turns[-1].slots["situation"]["hung_up"] is True
+
+
+def test_a_relative_at_risk_gets_steps_to_pass_on_and_a_call_back_is_no_payment(engine):
+    turns = talk(engine, "web", "grandma", "我奶奶收到这个短信：【国家医保局】您的医保卡已被冻结，请于24小时内拨打010-53124567解冻",
+                 "她说她已经打过去了 对方让她下载个app", "下了")
+    assert not turns[1].slots["situation"]["paid"]  # 打过去 after 拨打 is a call, not money
+    assert turns[2].slots["situation"]["installed_app"] and turns[2].escalation_id
+    assert "转告您的家人" in turns[2].replies[-1].text
+    turns = talk(engine, "web", "loan-mum", "俺娘想贷点款给俺弟盖房 在网上找了个贷款的 说不看征信",
+                 "人家说她流水不够 要先打6000验资 她已经打过去了")
+    assert turns[1].slots["situation"]["amount_paid"] == 6000

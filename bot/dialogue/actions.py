@@ -40,6 +40,9 @@ ADVICE_RESPONSES = {"utter_praise", "utter_verified_ok", "utter_refused_scam", "
 # Cues not worth quoting back: they show the resident is safe, or describe the resident.
 # Replies that say, in effect, "no sign of fraud here": never after a scam is established.
 NO_SIGN_OF_SCAM = {"utter_not_scam", "action_default_fallback"}
+# Next steps a relative at risk must take themselves: the one writing passes them on.
+FOR_THE_RELATIVE = {"utter_next_app_installed", "utter_next_code_given", "utter_next_card_handed", "utter_next_paid",
+                    "utter_next_moving", "utter_next_on_call"}
 # Replies that restart the story ("which scam is it?", "what is a 杀猪盘?"): once a scam is established, only for a
 # question about a scam, never for a short follow-up ("咋办") or more of the story ("我爸不听我的").
 RESTART = {"action_clarify", "action_explain"}
@@ -183,6 +186,10 @@ class Actions:
         else:
             name = "utter_next_nothing_sent"
         reply = ctx.brain.responses.render(name, self.values(ctx.brain, ctx.tracker))
+        if situation.at_risk == "relative" and name in FOR_THE_RELATIVE:
+            # The steps are for the relative at risk; the one writing passes them on (or does them together).
+            lead = ctx.brain.responses.render("utter_next_pass_on", {}).text
+            reply.text = f"{lead}\n{reply.text}"
         if signals and name != "utter_praise":
             lead = ctx.brain.responses.render("utter_more_signals", {}).text
             reply.text = "\n".join([lead, *signals, reply.text])
