@@ -354,7 +354,8 @@ def own_spans(text: str) -> list[tuple[int, int]]:
 
 
 # What a bulletin says of a case still going on; not "今日"/"今天", which a scammer's text uses too ("请于今日内").
-STILL_GOING = re.compile(r"目前仍|至今仍|仍在|仍然在|正在进行|进行中|正在处置|正在劝阻|正在赶往")
+STILL_GOING = re.compile(r"目前仍|至今仍|仍在|仍然在|正在进行|进行中|正在处置|正在劝阻|正在赶往|正在与|正在和|现又|现在又|对方现"
+                         r"|现正|目前她|目前他|目前该|已乘|已前往|准备好钱|执意要去|坚持要去")
 # Demands whose amount, when large, makes a pending demand urgent by itself (the policy, rule 3).
 LARGE_DEMAND_CUES = {"pay_requested", "upfront_fee", "named_account", "safe_account", "family_emergency",
                      "boss_transfer", "bail_fee"}
