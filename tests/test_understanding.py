@@ -164,6 +164,13 @@ def test_what_already_left_or_is_about_to_escalates(understander, text):
     assert understand(understander, text).escalate, text
 
 
+def test_a_relative_in_trouble_is_an_emergency_but_the_writers_own_need_is_not(understander):
+    ids = {c.id for c in understand(understander, "刚才来个电话 声音像俺孙子 说他在外头跟人打架把人打伤了 要赔钱").cues}
+    assert "family_emergency" in ids
+    ids = {c.id for c in understand(understander, "我急用钱，收到一个短信说“您有一笔20万额度待领取”，我没填").cues}
+    assert "family_emergency" not in ids
+
+
 def test_an_ordinary_bill_paid_first_is_no_fee_before_a_loan(understander):
     assert understand(understander, "我要先交一下水电费").scam_type == "not_scam"
     assert understand(understander, "放款前要先交一笔解冻费").scam_type == "fake_loan"
