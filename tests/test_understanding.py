@@ -159,6 +159,8 @@ def test_a_topic_word_is_no_scam_sign(understander, text):
     "那个说是淘宝客服的打电话说给俺退钱 让俺扫码 俺扫了咋还扣了俺三千块钱",
     "保定某居民反映，其母亲在'某某数字资产'平台投资，需缴纳'解冻金'，母亲正准备去银行取钱，请求派人劝阻。",
     "那个投资群的老师叫我先充一万进去 说下周就能翻倍 我还没充 他一直催",  # a large pending demand
+    "俺收了个快递 里头有个刮刮卡 刮出来中了个小汽车 打电话人家说得先交税 俺交了一千了 还叫俺交",  # a lure and money gone
+    "刚才她打电话跟我说，有个“淘宝客服”要给她退款赔偿，让她下了个啥“云会议”，现在还在那儿弄。我让她挂了她不听",
 ])
 def test_what_already_left_or_is_about_to_escalates(understander, text):
     assert understand(understander, text).escalate, text

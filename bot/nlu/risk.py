@@ -19,6 +19,8 @@ MOVING = {"money_moving", "urgent_situation"}
 # refusal, a hang-up or a check with the real person does.
 PRESSING = {"safe_account", "bail_fee", "large_demand", "secrecy", "isolation", "family_emergency", "boss_transfer",
             "loan_to_pay"}
+# Mechanisms that with money leaving make a scam's scene even when the type is unclear (a prize, a sure return).
+LURES = {"too_good", "threat_arrest"}
 # A story about others ("某业主…先后转账12万元", "我同事去年被骗了") is past unless something is still going on.
 ONGOING = {"ongoing", "still_on_call"}
 # "被工作人员拦下，但她仍坚持要汇": stopped once, and going on all the same.
@@ -40,7 +42,9 @@ def assess(cues: list[Cue], rules: CueRules, scam_like: bool, escalate_from: str
     general question ("公安局会让人转安全账户吗"), which alone never escalates.
     """
     fired = {c.id for c in cues}
-    context = scam_like or any(rules.by_id[c].marker for c in fired)
+    # A scam's scene: the classifier sees one, a marker cue sets it, or a mechanism (a too-good offer, a fee)
+    # comes with money leaving ("刮出来中了个小汽车 … 俺交了一千了").
+    context = scam_like or any(rules.by_id[c].marker for c in fired) or bool(fired & (GONE | MOVING) and fired & LURES)
     levels: dict[str, int] = {}
     for cue in cues:
         rule = rules.by_id[cue.id]
