@@ -222,3 +222,11 @@ def test_a_relative_at_risk_gets_steps_to_pass_on_and_a_call_back_is_no_payment(
     turns = talk(engine, "web", "loan-mum", "俺娘想贷点款给俺弟盖房 在网上找了个贷款的 说不看征信",
                  "人家说她流水不够 要先打6000验资 她已经打过去了")
     assert turns[1].slots["situation"]["amount_paid"] == 6000
+
+
+def test_a_warning_the_resident_corrects_is_withdrawn_but_a_defended_scammer_is_not(engine):
+    turns = talk(engine, "web", "mine", "我想给我妈手机装个远程协助，她不会用的时候我能帮她弄，有啥安全的软件吗",
+                 "不是 就是我自己想装", "我明天去银行给我妈转点生活费")
+    assert "想多了" in turns[1].replies[0].text and not turns[2].escalation_id
+    turns = talk(engine, "web", "defends", "公安局打电话说我涉嫌洗钱", "不是骗子 他有警官证", "我现在去银行转钱")
+    assert turns[2].escalation_id  # "不是骗子" is what a deceived resident says: money leaving still escalates

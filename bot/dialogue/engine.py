@@ -57,7 +57,7 @@ COMMANDS = {"/start": "greet", "/help": "bot_help", "/hotline": "ask_hotline", "
 TYPED_COMMANDS = {"长辈模式": "/elder", "长辈模式（大按钮）": "/elder", "长辈模式(大按钮)": "/elder", "老人模式": "/elder",
                   "大字模式": "/elder", "大按钮": "/elder", "今日预警": "/today", "热线电话": "/hotline"}
 # Commands and buttons that run one action directly, whatever the stories say.
-DIRECT_ACTIONS = {"quiz": "action_quiz", "case": "action_case", "quiz_answer": "action_quiz_answer",
+DIRECT_ACTIONS = {"retracted": "utter_retracted", "quiz": "action_quiz", "case": "action_case", "quiz_answer": "action_quiz_answer",
                   "elder": "action_guided", "guided_answer": "action_guided_answer", "visit": "action_visit",
                   "visit_answer": "action_visit_answer", "cancel": "action_cancel",
                   "check_submit": "action_check", "report_submit": "action_report", "today_alert": "action_today"}
@@ -68,6 +68,11 @@ ANY_PAYLOAD = re.compile(r"^/[a-z][a-z0-9_]*(:[a-z0-9_]+)*(\s|$)")
 
 # Actions that say the story is suspicious.
 SUSPICIOUS = {"action_warn", "action_clarify"}
+# The resident corrects a warning: nobody is asking them for anything ("不是 就是我自己想装").
+# Only a self-initiated story counts: "不是骗子，他是真警察" is what a deceived resident says, and changes nothing.
+RETRACT = re.compile(r"^(不是|没有|没|不)(的|啊|呀|呢)?[，,。\s]*(没人让|没有人让|是我自己|我自己|就是我自己|俺自己|就是俺自己)"
+                     r"|^(不是|没有)?[，,\s]*(是)?(我|俺)自己(想|要)(装|弄|买|办|问|给)"
+                     r"|^没(有)?人(让|叫|要)(我|俺)")
 
 
 def _is_payload(text: str) -> bool:
@@ -362,6 +367,15 @@ class Engine:
             if answer and asked in ANSWER_CUES:
                 extra.append(self._cue(brain, ANSWER_CUES[asked], u.text))
         situation = Situation.of(slots)
+        if slots.get("warned") and not slots.get("escalation_id") and not situation.danger \
+                and RETRACT.search(u.text.strip()) and not any(c.id in brain.understander.cue_rules.by_id
+                                                                and brain.understander.cue_rules.by_id[c.id].level >= 2
+                                                                for c in u.cues):
+            # The warning was a misreading: the story is no scam, and later turns are read as ordinary ones.
+            for key in ("scam_type", "warned"):
+                slots.pop(key, None)
+            situation.scam_type, situation.suspected, situation.demanded, situation.scam_type_seen = "", False, "", False
+            u.intent, u.scam_type, u.scam_like = "retracted", NOT_SCAM, False
         done = follow_up_cue(situation, u.text) if not ctx.answered else None
         if done and done not in {c.id for c in u.cues}:
             extra.append(self._cue(brain, done, u.text))  # "告诉了" right after "让我把验证码告诉他"
