@@ -46,6 +46,7 @@ POSING = re.compile(_KIN + r"[^，。,说]{0,8}(给我|找我|让我|跟我|问�
                     r"|发消息|发微信|发短信|新号|换号|换了号|微信上说|QQ上说|短信里说)(?!" + _KIN + ")")  # not 给俺弟盖房
 WRITTEN = re.compile(r"短信|微信|QQ|qq|群里|私信|链接|网站|网页|直播|朋友圈|抖音|快手|小红书|app|APP|App|平台|小程序|公众号|邮件")
 CALL = re.compile(r"电话|通话|打来|来电|视频|语音|挂了|挂断|没挂|接了个|接到")
+NO_CALL = re.compile(r"(不方便|不能|不让|不肯|没法|没|没有|别|从不|从来不)(接|打|开)?(电话|视频|语音)")
 # In a pasted text "电话" is mostly a number to call back ("联系王警官，电话…"); only these say a call happened.
 PASTED_CALL = re.compile(r"通话|打来|来电|挂了|挂断|没挂|接了个|接到")
 # What the engine puts before a picture's text: everything after it is the other side's words, not the resident's.
@@ -212,7 +213,7 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
             situation.shared_screen = False  # "好我关了": stopped sharing (what was seen stays seen)
     if "verified" in ids:
         situation.verified = True
-    own = text.split(PICTURE_MARK, 1)[0]
+    own = NO_CALL.sub("", text.split(PICTURE_MARK, 1)[0])  # "他在开会不方便打电话", "不方便视频": no call
     if (PASTED_CALL if u.voice >= 0.5 else CALL).search(own):
         situation.call = True
     if not situation.scam_type_seen and (scam_type or ids) and (u.voice >= 0.5 or WRITTEN.search(text)):
