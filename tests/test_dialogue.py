@@ -230,3 +230,17 @@ def test_a_warning_the_resident_corrects_is_withdrawn_but_a_defended_scammer_is_
     assert "想多了" in turns[1].replies[0].text and not turns[2].escalation_id
     turns = talk(engine, "web", "defends", "公安局打电话说我涉嫌洗钱", "不是骗子 他有警官证", "我现在去银行转钱")
     assert turns[2].escalation_id  # "不是骗子" is what a deceived resident says: money leaving still escalates
+
+
+def test_totals_and_several_further_payments_add_up(engine):
+    turns = talk(engine, "web", "steps3", "有个炒股群 老师说有内部渠道能打新股 中签率百分之百", "我按他说的下了个app 先充了五千试试",
+                 "后来又充了两万 上礼拜又加了三万")
+    assert turns[-1].slots["situation"]["amount_paid"] == 55000 and turns[-1].slots["situation"]["installed_app"]
+    turn = talk(engine, "web", "total", "游戏里说账号冻结了要家长转钱解冻 她偷偷拿我手机转了1200 后来又转了2000 一共三千二")[0]
+    assert turn.slots["situation"]["amount_paid"] == 3200
+
+
+def test_an_english_deposit_is_the_residents_own_words(engine):
+    turns = talk(engine, "telegram", "dubai", "我在交友软件上认识个男的 说带我做外汇 有内部消息 稳赚不赔",
+                 "I already deposited 20000 yuan on the platform he gave me, now I cant withdraw")
+    assert turns[1].escalation_id and turns[1].slots["situation"]["amount_paid"] == 20000

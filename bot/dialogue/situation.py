@@ -31,14 +31,15 @@ DONE = re.compile(r"^(我|俺|都|已经|刚|刚刚|早)*(告诉|说|念|报|读
 NOT_DONE = re.compile(r"(还没|没有|没|不|别|未|拒绝|不敢|不想|犹豫|考虑|no\b|not\b|haven'?t)", re.IGNORECASE)
 # A relative (or a villager) as the one the story is about: the person at risk is not the one writing.
 _KIN = (r"(妈|爸|奶奶|爷爷|姥姥|姥爷|外婆|外公|婆婆|公公|老伴|老公|老婆|儿媳妇|儿媳|女婿|媳妇|儿子|女儿|闺女|孙子|孙女|孩子|岳母|岳父|父亲|母亲"
-        r"|舅舅|侄子|外甥|姨|叔|婶|大爷|大娘|哥|姐|弟|妹|小孩|娃|娘|爹)")
+        r"|舅舅|侄子|外甥|姨|叔|婶|大爷|大娘|哥|姐|弟|妹|小孩|娃|娘|爹|对象)")
 RELATIVE = re.compile(r"^[^，。,]{0,4}(我|俺)(家|们家)?" + _KIN + r"|^[^，。,]{0,4}(孩子|小孩|娃)(拿|用|玩|在|说|被)"
-                      r"|邻居|村里的|独居老人|(我|俺)是[^，。,]{0,10}网格员|我们村|老人家"
+                      r"|邻居|村里的|独居老人|(我|俺)是[^，。,]{0,10}(网格员|柜员|村干部|社区的|村委会的)|我们村|老人家"
+                      r"|有(个|一个|位|一位)(大妈|大爷|大娘|老人|老太太|老大爷|阿姨|村民|居民|储户|顾客)"
                       # later in the message, the relative as the one acting ("想咨询个事 俺爸今年六十八了",
                       # "…这价正常吗 俺爸说是厂家清仓"), not the one named in the scam ("说我儿子出车祸了")
                       # or told ("别告诉我妈", "跟我爸说了")
                       r"|(^|[，。,！？!?\s]|替|帮)(我|俺)(家)?(对象|" + _KIN[1:-1] + r")(?!的?(电话|微信|号))"
-                      r"(今年|已经|刚|刚才|在|说|接|被|让|要|跟人|网上|玩|也|又|非|不听|拿|去|把|转|给人|一个人|[0-9六七八九]+岁?了)")
+                      r"(今年|已经|刚|刚才|最近|这两天|天天|在|说|接|被|让|要|跟人|网上|玩|也|又|非|不听|拿|去|把|转|给人|一个人|[0-9六七八九]+岁?了)")
 # … unless the "relative" is the one calling or writing to the resident (a scammer posing as them).
 # The kin word right before the contact ("我儿子给我打电话说…", "儿子微信上说他…"); "我闺女说她在网上…" and
 # "我爸说有人打电话给他" are about the relative.
@@ -139,8 +140,28 @@ def _priced(text: str) -> list[float]:
     return [float(n) for n in numbers if not HOTLINE.match(n)]
 
 
-# A further payment on top of one already made ("又转了三千", "再交了2000").
-AGAIN = re.compile(r"(又|再|还|另外|接着)(给他|给她|给对方)?(转|交|付|汇|充|打|投)(了|过)")
+# A total paid ("一共充进去五万五了", "前前后后转了六万二", "一共三千二").
+TOTAL = re.compile(r"(一共|总共|前前后后|前后|加起来|合计|总计)")
+
+
+def _total(u: Understanding, text: str) -> float | None:
+    """The amount right after a word for "in all", when money went."""
+    marks = [m.end() for m in TOTAL.finditer(text)]
+    if not marks:
+        return None
+    found = [(e.value, e.start) for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+    after = [value for value, start in found for mark in marks if 0 <= start - mark <= 8]
+    return max(after) if after else None
+
+
+# A further payment on top of one already made ("又转了三千", "再交了2000", "又加了三万").
+AGAIN = re.compile(r"(又|再|还|另外|接着)(给他|给她|给对方)?(转|交|付|汇|充|打|投|加)(了|过)")
+
+
+def _further(u: Understanding, text: str) -> list[float]:
+    """The amounts right after each "又转了"-like verb of the message."""
+    found = [(e.value, e.start) for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+    return [value for m in AGAIN.finditer(text) for value, start in found if 0 <= start - m.end() <= 4]
 # A bare number right after a money verb is an amount too ("垫了3000", "一共2400", "sent 5000").
 BARE_AMOUNT = re.compile(r"(转|垫|付|交|充|汇|打|给|投|出|一共|共|总共|sent|paid|transferred)了?\s*(?:[^\d\s]{0,4}\s*)?(\d{2,8})(?!\d)")
 
@@ -182,8 +203,12 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
                 situation.demanded = DEMANDS[cue.id]
     if ids & {"money_gone", "money_gone_just_now"}:
         situation.paid = True
-        if paid and situation.amount_paid and AGAIN.search(text):
-            situation.amount_paid += paid  # "已经转了两千" … "又转了三千": 5,000 in all
+        total = _total(u, text)
+        if total:
+            situation.amount_paid = max(situation.amount_paid or 0.0, total)  # "一共充进去五万五了"
+        elif paid and situation.amount_paid and AGAIN.search(text):
+            # "已经转了两千" … "又转了三千": 5,000 in all; "后来又充了两万 上礼拜又加了三万": both
+            situation.amount_paid += sum(_further(u, text)) or paid
         elif paid:
             situation.amount_paid = max(situation.amount_paid or 0.0, paid)
         elif situation.amount_paid is None and situation.last_amount and len(text.strip()) <= 2 * SHORT \
