@@ -163,7 +163,7 @@ def _further(u: Understanding, text: str) -> list[float]:
     found = [(e.value, e.start) for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
     return [value for m in AGAIN.finditer(text) for value, start in found if 0 <= start - m.end() <= 4]
 # A bare number right after a money verb is an amount too ("垫了3000", "一共2400", "sent 5000").
-BARE_AMOUNT = re.compile(r"(转|垫|付|交|充|汇|打|给|投|出|一共|共|总共|sent|paid|transferred)了?\s*(?:[^\d\s]{0,4}\s*)?(\d{2,8})(?!\d)")
+BARE_AMOUNT = re.compile(r"(转|垫|付|交|充|汇|打|给|投|出|扣|划|花|少|一共|共|总共|sent|paid|transferred|deposited)了?\s*(?:[^\d\s]{0,4}\s*)?(\d{2,8})(?!\d)")
 
 
 def _nearest_amount(u: Understanding, cue: Cue) -> float | None:
