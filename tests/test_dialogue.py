@@ -244,3 +244,12 @@ def test_an_english_deposit_is_the_residents_own_words(engine):
     turns = talk(engine, "telegram", "dubai", "我在交友软件上认识个男的 说带我做外汇 有内部消息 稳赚不赔",
                  "I already deposited 20000 yuan on the platform he gave me, now I cant withdraw")
     assert turns[1].escalation_id and turns[1].slots["situation"]["amount_paid"] == 20000
+
+
+def test_a_bare_number_right_after_we_asked_for_one_is_the_contact(engine):
+    first = talk(engine, "web", "bare-number", "自称公安的人让我妈把存款转到安全账户，她现在在银行柜台")[0]
+    assert first.escalation_id and "手机号" in first.replies[0].text
+    later = talk(engine, "web", "bare-number", "13831726645 俺姓赵 你们快点")[0]
+    assert "会尽快打给您" in "\n".join(r.text for r in later.replies)
+    row = engine.store.query("select contact from escalations where id = :id", {"id": first.escalation_id})[0]
+    assert "13831726645" in row["contact"]

@@ -417,6 +417,9 @@ class Engine:
         slots["risk"] = assessment.risk
         slots["danger"] = assessment.escalate
         update(situation, u, cues, slots.get("scam_type"), assessment.escalate)
+        phones = [e for e in u.entities if e.type == "phone"]
+        if phones and not situation.contact and slots.get("asked_contact"):
+            situation.contact = phones[-1].text  # the number we asked for ("13831726645 俺姓赵 你们快点")
         if situation.contact and not ctx.contact:
             ctx.contact = situation.contact  # the phone number the resident gave: the desk's way to call back
         situation.save(slots)
