@@ -196,7 +196,6 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
         paid = _nearest_amount(u, cue)
     if amounts:  # the largest sum named, paid or not (the desk's summary shows both when they differ)
         situation.amount_mentioned = max([situation.amount_mentioned or 0.0, *amounts])
-    asked_before = situation.demanded
     if scam_type and scam_type != "not_scam" or danger:  # an ordinary request ("装个反诈APP") is no demand
         for cue in cues:
             if cue.id in DEMANDS:
