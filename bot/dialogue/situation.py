@@ -126,6 +126,11 @@ def follow_up_cue(situation: Situation, text: str) -> str | None:
     return DONE_CUES.get(situation.demanded)
 
 
+def _amounts(u: Understanding) -> list[tuple[float, int]]:
+    """The sums of money the understanding found, with where each starts in the message."""
+    return [(e.value, e.start) for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+
+
 # A price or a sum written as a bare number ("14pro才1500", "第二单要3800", "买一个19800的床垫", "2600两箱").
 PRICED = re.compile(r"(才|要|卖|售价|价格|价钱|只要|仅|值|花了?|收了?|差|欠|买了?一?[个台套盒瓶箱件]|一共|总共|共)\s*"
                     r"(\d{3,7})(?![\d年月日号点:：.-])|(?<![\d.])(\d{3,7})(?=[两一二三四五六七八九十]?[箱盒瓶台件套个]|的)")
@@ -149,7 +154,7 @@ def _total(u: Understanding, text: str) -> float | None:
     marks = [m.end() for m in TOTAL.finditer(text)]
     if not marks:
         return None
-    found = [(e.value, e.start) for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+    found = _amounts(u)
     after = [value for value, start in found for mark in marks if 0 <= start - mark <= 8]
     return max(after) if after else None
 
@@ -160,7 +165,7 @@ AGAIN = re.compile(r"(又|再|还|另外|接着)(给他|给她|给对方)?(转|�
 
 def _further(u: Understanding, text: str) -> list[float]:
     """The amounts right after each "又转了"-like verb of the message."""
-    found = [(e.value, e.start) for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+    found = _amounts(u)
     return [value for m in AGAIN.finditer(text) for value, start in found if 0 <= start - m.end() <= 4]
 # A bare number right after a money verb is an amount too ("垫了3000", "一共2400", "sent 5000").
 BARE_AMOUNT = re.compile(r"(转|垫|付|交|充|汇|打|给|投|出|扣|划|花|少|一共|共|总共|sent|paid|transferred|deposited)了?\s*(?:[^\d\s]{0,4}\s*)?(\d{2,8})(?!\d)")
@@ -169,7 +174,7 @@ BARE_AMOUNT = re.compile(r"(转|垫|付|交|充|汇|打|给|投|出|扣|划|花|
 def _nearest_amount(u: Understanding, cue: Cue) -> float | None:
     """The amount closest to the words that said money went ("垫了3000 … 要再充5000" → 3000)."""
     text = u.text or ""
-    found = [(e.value, e.start) for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+    found = _amounts(u)
     found += [(float(m.group(2)), m.start(2)) for m in BARE_AMOUNT.finditer(text)
               if not any(start <= m.start(2) < start + 8 for _, start in found)]
     if not found:
@@ -188,7 +193,7 @@ def update(situation: Situation, u: Understanding, cues: list[Cue], scam_type: s
     text = u.text or ""
     if scam_type and (not situation.scam_type or situation.scam_type == "unknown"):
         situation.scam_type = scam_type
-    amounts = [e.value for e in u.entities if e.type == "amount" and isinstance(e.value, float)]
+    amounts = [value for value, _ in _amounts(u)]
     amounts += [a for a in _priced(text) if all(abs(a - b) >= 0.5 for b in amounts)]
     paid = None
     if ids & {"money_gone", "money_gone_just_now"}:
