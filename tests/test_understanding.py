@@ -30,6 +30,11 @@ def test_each_scam_type_is_recognised(understander, text, scam_type):
     "我今天去银行存了五千块定期",
     "给孙子转了两千块学费",
     "社区民警来我们小区宣传反诈，还教我们装了国家反诈中心APP",
+    # a bank's own code SMS, and topic words that are no scam sign (皮肤, 垫付, 保健品)
+    "【浦发银行】验证码632014，用于快捷支付签约，工作人员不会向您索要，请勿泄露。",
+    "我孙子问王者荣耀里那个星元皮肤一般多少钱，他想用压岁钱在游戏里直接充值买",
+    "我们公司团建，让员工先垫付车费，回来走公司OA统一报销",
+    "我想给我妈买点保健品，药店说的鱼油，一瓶七十多，挺便宜",
 ])
 def test_ordinary_messages_are_not_scams(understander, text):
     result = understand(understander, text)
@@ -140,17 +145,6 @@ def test_a_pasted_scam_text_shows_the_scam_but_only_what_the_resident_did_escala
 ])
 def test_a_pasted_text_escalates_when_the_residents_own_words_say_they_are_in_it(understander, text, escalates):
     assert understand(understander, text).escalate is escalates, text
-
-
-@pytest.mark.parametrize("text", [
-    "【浦发银行】验证码632014，用于快捷支付签约，工作人员不会向您索要，请勿泄露。",
-    "我孙子问王者荣耀里那个星元皮肤一般多少钱，他想用压岁钱在游戏里直接充值买",
-    "我们公司团建，让员工先垫付车费，回来走公司OA统一报销",
-    "我想给我妈买点保健品，药店说的鱼油，一瓶七十多，挺便宜",
-])
-def test_a_topic_word_is_no_scam_sign(understander, text):
-    result = understand(understander, text)
-    assert result.scam_type == "not_scam" and not result.escalate, (text, result.scam_type)
 
 
 @pytest.mark.parametrize("text", [

@@ -326,6 +326,7 @@ class ScamRiskComponent:
 
 # Quoted words (the other side's) and the resident's words around them.
 QUOTED = re.compile(r"'[^']{4,600}'|“[^”]{4,600}”|\"[^\"]{4,600}\"|「[^」]{4,600}」|『[^』]{4,600}』")
+BRACKETED = re.compile(r"\([^()]{2,200}\)")  # the normaliser turns （） into ()
 ADDRESSED = re.compile(r"[您你请亲]")
 _OWN_CLAUSE = re.compile(r"[。！？!?；;\s]")
 # Cues in the resident's own words that put them in the scam now.
@@ -339,7 +340,7 @@ ENGAGED = re.compile(r"确实|没收到|一个人在|(一直|还|正)在(视频|
 def own_spans(text: str) -> list[tuple[int, int]]:
     """Where the resident speaks in a message that pastes someone else's words: outside quotes, inside
     brackets, after a dash, or after the pasted text's last words addressed to the reader (您/你/请)."""
-    spans = [(m.start() + 1, m.end() - 1) for m in re.finditer(r"\([^()]{2,200}\)", text)]
+    spans = [(m.start() + 1, m.end() - 1) for m in BRACKETED.finditer(text)]
     dash = text.find("—")
     if dash > 0:
         spans.append((dash + 1, len(text)))
